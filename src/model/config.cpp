@@ -1,0 +1,285 @@
+#include "mambacpp/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "mambacpp/error.h"
+
+namespace mambacpp {
+
+namespace {
+
+using nlohmann::json;
+
+// Reads typed fields out of one JSON object and names the file and field in each error.
+class FieldReader {
+ public:
+  FieldReader(const json& object, std::string path, std::string prefix)
+      : object_(object), path_(std::move(path)), prefix_(std::move(prefix)) {}
+
+  bool has(const char* key) const { return object_.contains(key) && !object_[key].is_null(); }
+
+  int64_t integer(const char* key, int64_t fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = object_[key];
+    if (v.is_number_integer()) return v.get<int64_t>();
+    if (v.is_number_float()) {
+      double d = v.get<double>();
+      if (std::floor(d) == d && std::abs(d) < 1e15) return static_cast<int64_t>(d);
+    }
+    fail(key, "must be an integer, got " + v.dump());
+  }
+
+  int64_t positive(const char* key, int64_t fallback) const {
+    int64_t v = integer(key, fallback);
+    if (v <= 0) fail(key, "must be positive, got " + std::to_string(v));
+    return v;
+  }
+
+  double number(const char* key, double fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = object_[key];
+    if (!v.is_number()) fail(key, "must be a number, got " + v.dump());
+    return v.get<double>();
+  }
+
+  bool boolean(const char* key, bool fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = object_[key];
+    if (!v.is_boolean()) fail(key, "must be true or false, got " + v.dump());
+    return v.get<bool>();
+  }
+
+  // A positive integer, or the string "auto" for `auto_value`.
+  int64_t integer_or_auto(const char* key, int64_t auto_value) const {
+    if (has(key) && object_[key].is_string()) {
+      if (object_[key].get<std::string>() == "auto") return auto_value;
+      fail(key, "must be a positive integer or \"auto\", got " + object_[key].dump());
+    }
+    return positive(key, auto_value);
+  }
+
+  std::string string(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = object_[key];
+    if (!v.is_string()) fail(key, "must be a string, got " + v.dump());
+    return v.get<std::string>();
+  }
+
+  const json& object(const char* key) const {
+    static const json empty = json::object();
+    if (!has(key)) return empty;
+    const json& v = object_[key];
+    if (!v.is_object()) fail(key, "must be a JSON object, got " + v.dump());
+    return v;
+  }
+
+  std::vector<int64_t> integer_list(const char* key) const {
+    std::vector<int64_t> out;
+    if (!has(key)) return out;
+    const json& v = object_[key];
+    if (!v.is_array()) fail(key, "must be a list of integers, got " + v.dump());
+    for (const auto& e : v) {
+      if (!e.is_number_integer()) fail(key, "must be a list of integers, got " + v.dump());
+      out.push_back(e.get<int64_t>());
+    }
+    return out;
+  }
+
+  // dt_limit / time_step_limit: a pair [min, max]; JSON cannot hold inf, so a missing or
+  // null max means no upper limit.
+  std::pair<double, double> limit_pair(const char* key) const {
+    std::pair<double, double> out{0.0, std::numeric_limits<double>::infinity()};
+    if (!has(key)) return out;
+    const json& v = object_[key];
+    if (!v.is_array() || v.size() != 2) fail(key, "must be a pair [min, max], got " + v.dump());
+    if (v[0].is_number()) out.first = v[0].get<double>();
+    if (v[1].is_number()) out.second = v[1].get<double>();
+    return out;
+  }
+
+  [[noreturn]] void fail(const char* key, const std::string& what) const {
+    throw Error(path_ + ": field '" + prefix_ + key + "' " + what);
+  }
+
+  const std::string& path() const { return path_; }
+
+ private:
+  const json& object_;
+  std::string path_;
+  std::string prefix_;
+};
+
+MixerKind parse_mixer_kind(const std::string& layer, const FieldReader& ssm) {
+  if (layer == "Mamba1") return MixerKind::Mamba1;
+  if (layer == "Mamba2") return MixerKind::Mamba2;
+  ssm.fail("layer", "must be \"Mamba1\" or \"Mamba2\", got \"" + layer + "\"");
+}
+
+int64_t round_up(int64_t value, int64_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
+void parse_attention(const FieldReader& attn, AttentionConfig& out) {
+  out.num_heads = attn.positive("num_heads", 1);
+  out.num_heads_kv = attn.positive("num_heads_kv", out.num_heads);
+  out.head_dim = attn.positive("head_dim", 64);
+  out.d_conv = attn.integer("d_conv", 0);
+  out.rotary_emb_dim = attn.integer("rotary_emb_dim", 0);
+  out.rotary_base = attn.number("rotary_emb_base", 10000.0);
+  out.softmax_scale = attn.number("softmax_scale", 0.0);
+  out.causal = attn.boolean("causal", false);
+  out.qkv_proj_bias = attn.boolean("qkv_proj_bias", true);
+  out.out_proj_bias = attn.boolean("out_proj_bias", true);
+  out.mlp_dim = attn.integer("mlp_dim", 0);
+}
+
+// The state-spaces MambaConfig schema: d_model, n_layer, ssm_cfg, ...
+void parse_state_spaces(const FieldReader& top, ModelConfig& c) {
+  c.schema = "state-spaces";
+  c.d_model = top.positive("d_model", 2560);
+  c.n_layer = top.positive("n_layer", 64);
+  c.vocab_size = top.positive("vocab_size", 50277);
+  c.pad_vocab_size_multiple = top.positive("pad_vocab_size_multiple", 8);
+  c.padded_vocab_size = round_up(c.vocab_size, c.pad_vocab_size_multiple);
+  c.tie_embeddings = top.boolean("tie_embeddings", true);
+  c.residual_in_fp32 = top.boolean("residual_in_fp32", true);
+  c.d_intermediate = top.integer("d_intermediate", 0);
+  c.attn_layer_idx = top.integer_list("attn_layer_idx");
+  if (!top.boolean("rms_norm", true))
+    top.fail("rms_norm", "is false (LayerNorm blocks), which this engine does not support");
+
+  FieldReader ssm(top.object("ssm_cfg"), top.path(), "ssm_cfg.");
+  c.mixer = parse_mixer_kind(ssm.string("layer", "Mamba1"), ssm);
+  bool mamba2 = c.mixer == MixerKind::Mamba2;
+  c.d_state = ssm.positive("d_state", mamba2 ? 128 : 16);
+  c.d_conv = ssm.positive("d_conv", 4);
+  c.expand = ssm.positive("expand", 2);
+  c.d_inner = c.expand * c.d_model;
+  c.dt_rank = ssm.integer_or_auto("dt_rank", (c.d_model + 15) / 16);
+  c.bias = ssm.boolean("bias", false);
+  c.conv_bias = ssm.boolean("conv_bias", true);
+  c.headdim = ssm.positive("headdim", 64);
+  c.ngroups = ssm.positive("ngroups", 1);
+  c.chunk_size = ssm.positive("chunk_size", 256);
+  c.d_ssm = ssm.integer("d_ssm", c.d_inner);
+  c.D_has_hdim = ssm.boolean("D_has_hdim", false);
+  c.rmsnorm = ssm.boolean("rmsnorm", true);
+  c.norm_before_gate = ssm.boolean("norm_before_gate", false);
+  c.dt_limit = ssm.limit_pair("dt_limit");
+
+  FieldReader attn(top.object("attn_cfg"), top.path(), "attn_cfg.");
+  if (!c.attn_layer_idx.empty()) parse_attention(attn, c.attn);
+}
+
+// The Hugging Face schema: model_type "mamba" or "mamba2", hidden_size, state_size, ...
+// vocab_size there is already the padded size.
+void parse_hugging_face(const FieldReader& top, const std::string& model_type, ModelConfig& c) {
+  c.schema = "huggingface";
+  if (model_type == "mamba") {
+    c.mixer = MixerKind::Mamba1;
+  } else if (model_type == "mamba2") {
+    c.mixer = MixerKind::Mamba2;
+  } else {
+    top.fail("model_type", "is \"" + model_type + "\"; supported: \"mamba\", \"mamba2\"");
+  }
+  bool mamba2 = c.mixer == MixerKind::Mamba2;
+
+  c.d_model = top.positive("hidden_size", mamba2 ? 2048 : 768);
+  c.n_layer = top.positive("num_hidden_layers", mamba2 ? 48 : 32);
+  c.vocab_size = top.positive("vocab_size", mamba2 ? 32768 : 50280);
+  c.pad_vocab_size_multiple = top.positive("pad_vocab_size_multiple", mamba2 ? 16 : 8);
+  // HF stores the padded size; keep it as it is rather than padding again.
+  c.padded_vocab_size = c.vocab_size;
+  c.tie_embeddings = top.boolean("tie_word_embeddings", true);
+  c.residual_in_fp32 = top.boolean("residual_in_fp32", true);
+  c.norm_eps = top.number("layer_norm_epsilon", 1e-5);
+
+  c.d_state = top.positive("state_size", mamba2 ? 128 : 16);
+  c.d_conv = top.positive("conv_kernel", 4);
+  c.expand = top.positive("expand", 2);
+  c.d_inner = top.positive("intermediate_size", c.expand * c.d_model);
+  c.dt_rank = top.integer_or_auto("time_step_rank", (c.d_model + 15) / 16);
+  c.bias_from_checkpoint = !top.has("use_bias");
+  c.bias = top.boolean("use_bias", false);
+  c.conv_bias = top.boolean("use_conv_bias", true);
+
+  c.headdim = top.positive("head_dim", 64);
+  c.ngroups = top.positive("n_groups", 8);
+  c.chunk_size = top.positive("chunk_size", 256);
+  c.d_ssm = c.d_inner;
+  if (mamba2 && top.has("num_heads") && top.positive("num_heads", 1) * c.headdim != c.d_inner)
+    top.fail("num_heads", "times head_dim (" + std::to_string(c.headdim) +
+                              ") must equal the intermediate size " + std::to_string(c.d_inner));
+  c.rmsnorm = true;
+  c.norm_before_gate = top.boolean("norm_before_gate", false);
+  c.dt_limit = top.limit_pair("time_step_limit");
+}
+
+void validate(const ModelConfig& c, const std::string& path) {
+  auto fail = [&](const std::string& what) { throw Error(path + ": " + what); };
+
+  if (c.padded_vocab_size < c.vocab_size) fail("padded vocab size is smaller than vocab_size");
+  for (int64_t layer : c.attn_layer_idx)
+    if (layer < 0 || layer >= c.n_layer)
+      fail("attn_layer_idx entry " + std::to_string(layer) + " is outside [0, n_layer = " +
+           std::to_string(c.n_layer) + ")");
+  if (c.mixer == MixerKind::Mamba2) {
+    if (c.d_ssm <= 0 || c.d_ssm > c.d_inner)
+      fail("d_ssm = " + std::to_string(c.d_ssm) + " must be in (0, d_inner = " +
+           std::to_string(c.d_inner) + "]");
+    if (c.d_ssm % c.headdim != 0)
+      fail("d_ssm = " + std::to_string(c.d_ssm) + " is not a multiple of headdim = " +
+           std::to_string(c.headdim));
+    if (c.n_heads() % c.ngroups != 0)
+      fail("the number of heads (" + std::to_string(c.n_heads()) +
+           ") is not a multiple of ngroups = " + std::to_string(c.ngroups));
+  }
+  if (!c.attn_layer_idx.empty()) {
+    if (c.attn.num_heads % c.attn.num_heads_kv != 0)
+      fail("attn_cfg.num_heads is not a multiple of attn_cfg.num_heads_kv");
+    if (c.attn.rotary_emb_dim % 2 != 0 || c.attn.rotary_emb_dim > c.attn.head_dim)
+      fail("attn_cfg.rotary_emb_dim must be even and at most head_dim");
+  }
+}
+
+}  // namespace
+
+bool ModelConfig::is_attention_layer(int64_t layer) const {
+  for (int64_t i : attn_layer_idx)
+    if (i == layer) return true;
+  return false;
+}
+
+ModelConfig parse_model_config(const std::string& json_text, const std::string& path) {
+  json root = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) throw Error(path + ": invalid JSON");
+  if (!root.is_object()) throw Error(path + ": expected a JSON object at the top level");
+
+  FieldReader top(root, path, "");
+  ModelConfig config;
+  if (top.has("model_type")) {
+    parse_hugging_face(top, top.string("model_type", ""), config);
+  } else if (top.has("d_model")) {
+    parse_state_spaces(top, config);
+  } else {
+    throw Error(path + ": neither a state-spaces config (no 'd_model') nor a Hugging Face "
+                       "config (no 'model_type')");
+  }
+  validate(config, path);
+  return config;
+}
+
+ModelConfig load_model_config(const std::string& dir) {
+  std::string path = dir + "/config.json";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": not found (a model directory needs config.json)");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_model_config(text.str(), path);
+}
+
+}  // namespace mambacpp

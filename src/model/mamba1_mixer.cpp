@@ -1,0 +1,103 @@
+#include "model/mamba1_mixer.h"
+
+#include <cmath>
+
+#include "ops/causal_conv1d.h"
+#include "ops/linear.h"
+#include "ops/selective_scan.h"
+
+namespace mambacpp {
+
+namespace {
+const float* data_or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+}  // namespace
+
+Mamba1Mixer::Mamba1Mixer(const ModelConfig& c)
+    : d_model_(c.d_model),
+      d_inner_(c.d_inner),
+      d_state_(c.d_state),
+      d_conv_(c.d_conv),
+      dt_rank_(c.dt_rank),
+      bias_(c.bias),
+      conv_bias_(c.conv_bias) {}
+
+void Mamba1Mixer::add_weights(WeightTable& table, const std::string& p) {
+  const int64_t E = d_inner_, N = d_state_, R = dt_rank_;
+  table.add_matrix(p + "in_proj.weight", {2 * E, d_model_}, &in_proj_);
+  if (bias_) table.add_values(p + "in_proj.bias", {2 * E}, &in_proj_bias_);
+  table.add_values(p + "conv1d.weight", {E, 1, d_conv_}, &conv_weight_);
+  if (conv_bias_) table.add_values(p + "conv1d.bias", {E}, &conv_bias_values_);
+  table.add_matrix(p + "x_proj.weight", {R + 2 * N, E}, &x_proj_);
+  table.add_matrix(p + "dt_proj.weight", {E, R}, &dt_proj_);
+  table.add_values(p + "dt_proj.bias", {E}, &dt_proj_bias_);
+  table.add_values(p + "A_log", {E, N}, &A_log_);
+  table.add_values(p + "D", {E}, &D_);
+  table.add_matrix(p + "out_proj.weight", {d_model_, E}, &out_proj_);
+  if (bias_) table.add_values(p + "out_proj.bias", {d_model_}, &out_proj_bias_);
+}
+
+void Mamba1Mixer::finish_loading() {
+  A_.resize(A_log_.size());
+  for (size_t i = 0; i < A_log_.size(); ++i) A_[i] = -std::exp(A_log_[i]);
+}
+
+void Mamba1Mixer::init_state(LayerState& state) const {
+  state.conv_state.assign(static_cast<size_t>(d_inner_ * d_conv_), 0.0f);
+  state.ssm_state.assign(static_cast<size_t>(d_inner_ * d_state_), 0.0f);
+}
+
+int64_t Mamba1Mixer::weight_bytes() const {
+  int64_t small = static_cast<int64_t>(in_proj_bias_.size() + conv_weight_.size() +
+                                       conv_bias_values_.size() + dt_proj_bias_.size() +
+                                       A_.size() + D_.size() + out_proj_bias_.size()) *
+                  4;
+  return in_proj_.bytes() + x_proj_.bytes() + dt_proj_.bytes() + out_proj_.bytes() + small;
+}
+
+void Mamba1Mixer::forward(const float* u, int64_t L, LayerState& state, int64_t /*position*/,
+                          float* out, ThreadPool& pool) const {
+  const int64_t E = d_inner_, N = d_state_, R = dt_rank_;
+
+  // [x | z] = in_proj(u): xz [L, 2E], x = xz[:, :E], z = xz[:, E:]
+  std::vector<float> xz(static_cast<size_t>(L * 2 * E));
+  linear(u, L, in_proj_, data_or_null(in_proj_bias_), xz.data(), pool);
+
+  // x~ = silu(conv1d(x)) [L, E], continuing the raw-x window in conv_state [E, K]
+  std::vector<float> x_conv(static_cast<size_t>(L * E));
+  causal_conv1d(xz.data(), 2 * E, L, E, d_conv_, conv_weight_.data(), data_or_null(conv_bias_values_),
+                state.conv_state.data(), /*apply_silu=*/true, x_conv.data(), pool);
+
+  // [δ | B | C] = x_proj(x~): x_dbl [L, R + 2N]
+  std::vector<float> x_dbl(static_cast<size_t>(L * (R + 2 * N)));
+  linear(x_conv.data(), L, x_proj_, nullptr, x_dbl.data(), pool);
+
+  // dt = dt_proj.weight · δ [L, E]; δ is a strided view, so gather it first.
+  std::vector<float> delta_low(static_cast<size_t>(L * R));
+  for (int64_t t = 0; t < L; ++t)
+    for (int64_t r = 0; r < R; ++r) delta_low[t * R + r] = x_dbl[t * (R + 2 * N) + r];
+  std::vector<float> delta(static_cast<size_t>(L * E));
+  linear(delta_low.data(), L, dt_proj_, nullptr, delta.data(), pool);
+
+  // y = scan(x~, Δ, A, B, C, D) * silu(z) [L, E], continuing from ssm_state [E, N]
+  SelectiveScanArgs scan;
+  scan.L = L;
+  scan.E = E;
+  scan.N = N;
+  scan.x = x_conv.data();
+  scan.delta = delta.data();
+  scan.delta_bias = dt_proj_bias_.data();
+  scan.A = A_.data();
+  scan.B = x_dbl.data() + R;
+  scan.C = x_dbl.data() + R + N;
+  scan.bc_stride = R + 2 * N;
+  scan.D = D_.data();
+  scan.z = xz.data() + E;
+  scan.z_stride = 2 * E;
+  std::vector<float> y(static_cast<size_t>(L * E));
+  selective_scan(scan, state.ssm_state.data(), y.data(), pool);
+
+  // out = out_proj(y) [L, d_model]
+  linear(y.data(), L, out_proj_, data_or_null(out_proj_bias_), out, pool);
+}
+
+}  // namespace mambacpp

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mambacpp/state.h"
+#include "mambacpp/thread_pool.h"
+#include "model/weight_table.h"
+
+namespace mambacpp {
+
+// A sequence mixer: Mamba-1, Mamba-2 or attention. Prefill, a prompt fed in pieces, and
+// one-token decode are the same forward() call, so they cannot drift apart.
+class Mixer {
+ public:
+  virtual ~Mixer() = default;
+
+  // Adds this mixer's tensors, named under `prefix` ("backbone.layers.3.mixer."), to the
+  // weight table; their destinations are this object's members.
+  virtual void add_weights(WeightTable& table, const std::string& prefix) = 0;
+
+  // Sizes and zeroes this mixer's part of a new sequence's state.
+  virtual void init_state(LayerState& state) const = 0;
+
+  // y [L, d_model] = mixer(x [L, d_model]), continuing from `state` (which has seen
+  // `position` tokens) and leaving it after token L - 1.
+  virtual void forward(const float* x, int64_t L, LayerState& state, int64_t position, float* y,
+                       ThreadPool& pool) const = 0;
+
+  // Total bytes of this mixer's weights as used.
+  virtual int64_t weight_bytes() const = 0;
+};
+
+}  // namespace mambacpp

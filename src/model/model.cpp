@@ -1,0 +1,190 @@
+#include "mambacpp/model.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "io/checkpoint_files.h"
+#include "mambacpp/error.h"
+#include "model/mamba1_mixer.h"
+#include "model/weight_table.h"
+#include "ops/linear.h"
+#include "ops/rms_norm.h"
+
+namespace mambacpp {
+
+namespace {
+
+// One residual block: h = mixer(norm(r)), as the reference's Block computes it.
+struct Block {
+  std::vector<float> norm_weight;  // [d_model]
+  std::unique_ptr<Mixer> mixer;
+};
+
+std::string layer_prefix(int64_t layer) { return "backbone.layers." + std::to_string(layer) + "."; }
+
+void embed_row(const Matrix& embedding, int32_t id, float* out) {
+  const int64_t d = embedding.cols;
+  switch (embedding.dtype) {
+    case DType::F32:
+      std::memcpy(out, static_cast<const float*>(embedding.data) + id * d, d * sizeof(float));
+      break;
+    case DType::BF16: {
+      const auto* row = static_cast<const uint16_t*>(embedding.data) + id * d;
+      for (int64_t i = 0; i < d; ++i) out[i] = bf16_to_f32(row[i]);
+      break;
+    }
+    case DType::F16: {
+      const auto* row = static_cast<const uint16_t*>(embedding.data) + id * d;
+      for (int64_t i = 0; i < d; ++i) out[i] = f16_to_f32(row[i]);
+      break;
+    }
+    default: MAMBACPP_CHECK(false && "embedding dtype must be F32, F16 or BF16");
+  }
+}
+
+}  // namespace
+
+struct Model::Impl {
+  ModelConfig config;
+  WeightStorage storage;
+  std::shared_ptr<CheckpointFiles> files;  // keeps the mappings the matrices point into
+
+  Matrix embedding;                // [padded_vocab, d_model]
+  std::vector<Block> blocks;
+  std::vector<float> norm_f;       // [d_model]
+  Matrix lm_head;                  // [padded_vocab, d_model]; the embedding when tied
+
+  void build_blocks();
+  WeightTable weight_table();
+  void run_layers(float* residual, int64_t L, State& state, ThreadPool& pool,
+                  const ActivationObserver& observer) const;
+};
+
+void Model::Impl::build_blocks() {
+  for (int64_t i = 0; i < config.n_layer; ++i) {
+    if (config.is_attention_layer(i))
+      throw Error("config.json: attention layers (attn_layer_idx) are not supported yet");
+    if (config.d_intermediate > 0)
+      throw Error("config.json: d_intermediate > 0 (gated MLP blocks) is not supported yet");
+    if (config.mixer != MixerKind::Mamba1)
+      throw Error("config.json: Mamba-2 layers are not supported yet");
+    Block block;
+    block.mixer = std::make_unique<Mamba1Mixer>(config);
+    blocks.push_back(std::move(block));
+  }
+}
+
+WeightTable Model::Impl::weight_table() {
+  const int64_t V = config.padded_vocab_size, d = config.d_model;
+  WeightTable table;
+  table.add_matrix("backbone.embedding.weight", {V, d}, &embedding, {"backbone.embeddings.weight"});
+  for (int64_t i = 0; i < config.n_layer; ++i) {
+    std::string prefix = layer_prefix(i);
+    table.add_values(prefix + "norm.weight", {d}, &blocks[i].norm_weight);
+    blocks[i].mixer->add_weights(table, prefix + "mixer.");
+  }
+  table.add_values("backbone.norm_f.weight", {d}, &norm_f);
+  if (config.tie_embeddings) {
+    table.allow_unused("lm_head.weight", {V, d});
+  } else {
+    table.add_matrix("lm_head.weight", {V, d}, &lm_head);
+  }
+  return table;
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+std::shared_ptr<const Model> Model::load(const std::string& dir, const LoadOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = load_model_config(dir);
+  impl->files = std::make_shared<CheckpointFiles>(CheckpointFiles::open(dir));
+
+  if (impl->config.bias_from_checkpoint)
+    impl->config.bias = impl->files->find("backbone.layers.0.mixer.in_proj.bias") != nullptr;
+
+  impl->build_blocks();
+  impl->weight_table().bind(*impl->files, options, impl->storage);
+  if (impl->config.tie_embeddings) impl->lm_head = impl->embedding;
+  for (auto& block : impl->blocks)
+    if (auto* m1 = dynamic_cast<Mamba1Mixer*>(block.mixer.get())) m1->finish_loading();
+
+  return std::shared_ptr<const Model>(new Model(std::move(impl)));
+}
+
+const ModelConfig& Model::config() const { return impl_->config; }
+
+int64_t Model::weight_bytes() const {
+  int64_t total = impl_->embedding.bytes() + static_cast<int64_t>(impl_->norm_f.size()) * 4;
+  if (!impl_->config.tie_embeddings) total += impl_->lm_head.bytes();
+  for (const auto& block : impl_->blocks)
+    total += block.mixer->weight_bytes() + static_cast<int64_t>(block.norm_weight.size()) * 4;
+  return total;
+}
+
+std::string Model::matrix_dtype_name() const {
+  DType d = impl_->embedding.dtype;
+  if (impl_->lm_head.dtype != d) return "mixed";
+  return dtype_name(d);
+}
+
+State Model::new_state() const {
+  State state;
+  state.layers.resize(impl_->blocks.size());
+  for (size_t i = 0; i < impl_->blocks.size(); ++i) impl_->blocks[i].mixer->init_state(state.layers[i]);
+  return state;
+}
+
+void Model::Impl::run_layers(float* residual, int64_t L, State& state, ThreadPool& pool,
+                             const ActivationObserver& observer) const {
+  const int64_t d = config.d_model;
+  const float eps = static_cast<float>(config.norm_eps);
+  std::vector<float> normed(static_cast<size_t>(L * d));
+  std::vector<float> hidden(static_cast<size_t>(L * d));
+
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const Block& block = blocks[i];
+
+    // h = mixer(norm(r))
+    rms_norm(residual, L, d, block.norm_weight.data(), eps, normed.data());
+    block.mixer->forward(normed.data(), L, state.layers[i], state.n_tokens, hidden.data(), pool);
+    if (observer) observer("mixer_out." + std::to_string(i), hidden.data(), L, d);
+
+    // r = r + h
+    for (int64_t k = 0; k < L * d; ++k) residual[k] += hidden[k];
+    if (observer) observer("layer_out." + std::to_string(i), residual, L, d);
+  }
+}
+
+void Model::forward(std::span<const int32_t> ids, State& state, LogitsFor which, float* logits,
+                    ThreadPool& pool, const ActivationObserver& observer) const {
+  const Impl& m = *impl_;
+  const int64_t L = static_cast<int64_t>(ids.size()), d = m.config.d_model;
+  if (L == 0) return;
+  MAMBACPP_CHECK(state.layers.size() == m.blocks.size());
+
+  for (int32_t id : ids)
+    if (id < 0 || id >= m.config.padded_vocab_size)
+      throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                  std::to_string(m.config.padded_vocab_size) + ")");
+
+  // r = embedding[ids] [L, d_model]: the residual stream
+  std::vector<float> residual(static_cast<size_t>(L * d));
+  for (int64_t t = 0; t < L; ++t) embed_row(m.embedding, ids[t], residual.data() + t * d);
+  if (observer) observer("embedding", residual.data(), L, d);
+
+  m.run_layers(residual.data(), L, state, pool, observer);
+  state.n_tokens += L;
+
+  // logits = lm_head(norm_f(r)) for the requested rows
+  if (which == LogitsFor::None) return;
+  int64_t first = which == LogitsFor::All ? 0 : L - 1;
+  int64_t rows = L - first;
+  std::vector<float> normed(static_cast<size_t>(rows * d));
+  rms_norm(residual.data() + first * d, rows, d, m.norm_f.data(),
+           static_cast<float>(m.config.norm_eps), normed.data());
+  if (observer) observer("final_norm", normed.data(), rows, d);
+  linear(normed.data(), rows, m.lm_head, nullptr, logits, pool);
+}
+
+}  // namespace mambacpp

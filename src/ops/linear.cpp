@@ -1,0 +1,96 @@
+#include "ops/linear.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "mambacpp/error.h"
+#include "ops/gemv_kernels.h"
+
+namespace mambacpp {
+
+namespace {
+
+// Rows of a matrix-vector product each thread takes at a time; large enough that a
+// range spans whole cache lines of y.
+constexpr int64_t kGemvGrain = 16;
+// Rows of a bf16/f16 weight widened to f32 at a time before sgemm.
+constexpr int64_t kWidenBlockRows = 256;
+
+void add_bias(float* y, int64_t M, int64_t N, const float* bias) {
+  if (bias == nullptr) return;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) y[m * N + n] += bias[n];
+}
+
+void gemv(const float* x, const Matrix& W, float* y, ThreadPool& pool) {
+  const GemvKernels& k = active_gemv_kernels();
+  pool.parallel_for(W.rows, kGemvGrain, [&](int64_t begin, int64_t end) {
+    switch (W.dtype) {
+      case DType::F32: k.f32(static_cast<const float*>(W.data), x, W.cols, begin, end, y); break;
+      case DType::BF16: k.bf16(static_cast<const uint16_t*>(W.data), x, W.cols, begin, end, y); break;
+      case DType::F16: k.f16(static_cast<const uint16_t*>(W.data), x, W.cols, begin, end, y); break;
+      default: MAMBACPP_CHECK(false && "weight dtype must be F32, F16 or BF16");
+    }
+  });
+}
+
+void widen_rows(const Matrix& W, int64_t row_begin, int64_t row_end, float* out) {
+  const auto* src = static_cast<const uint16_t*>(W.data) + row_begin * W.cols;
+  int64_t n = (row_end - row_begin) * W.cols;
+  if (W.dtype == DType::BF16) {
+    for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(src[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(src[i]);
+  }
+}
+
+void gemm(const float* x, int64_t M, const Matrix& W, float* y) {
+  const int64_t N = W.rows, K = W.cols;
+  if (W.dtype == DType::F32) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K,
+                static_cast<const float*>(W.data), K, 0.0f, y, N);
+    return;
+  }
+
+  std::vector<float> block(static_cast<size_t>(std::min(kWidenBlockRows, N) * K));
+  for (int64_t r = 0; r < N; r += kWidenBlockRows) {
+    int64_t rows = std::min(kWidenBlockRows, N - r);
+    widen_rows(W, r, r + rows, block.data());
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, rows, K, 1.0f, x, K, block.data(), K,
+                0.0f, y + r, N);
+  }
+}
+
+}  // namespace
+
+void set_blas_threads(int n_threads) { openblas_set_num_threads(std::max(1, n_threads)); }
+
+void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float* y,
+            ThreadPool& pool) {
+  if (M <= 0 || W.rows == 0) return;
+  if (M == 1) {
+    gemv(x, W, y, pool);
+  } else {
+    gemm(x, M, W, y);
+  }
+  add_bias(y, M, W.rows, bias);
+}
+
+void linear_reference(const float* x, int64_t M, const Matrix& W, const float* bias, float* y) {
+  const GemvKernels& k = gemv_kernels_scalar();
+  for (int64_t m = 0; m < M; ++m) {
+    const float* xm = x + m * W.cols;
+    float* ym = y + m * W.rows;
+    switch (W.dtype) {
+      case DType::F32: k.f32(static_cast<const float*>(W.data), xm, W.cols, 0, W.rows, ym); break;
+      case DType::BF16: k.bf16(static_cast<const uint16_t*>(W.data), xm, W.cols, 0, W.rows, ym); break;
+      case DType::F16: k.f16(static_cast<const uint16_t*>(W.data), xm, W.cols, 0, W.rows, ym); break;
+      default: MAMBACPP_CHECK(false && "weight dtype must be F32, F16 or BF16");
+    }
+  }
+  add_bias(y, M, W.rows, bias);
+}
+
+}  // namespace mambacpp

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <cstdint>
+
+#include "ops/matrix.h"
+#include "mambacpp/thread_pool.h"
+
+namespace mambacpp {
+
+// y [M, N] = x [M, K] · W^T (+ bias [N]), with W [N, K] in f32, f16 or bf16 and f32
+// accumulation. One row (decode) runs the dispatched matrix-vector kernels split by rows
+// over the pool; several rows (prefill) run OpenBLAS sgemm, on bf16/f16 weights after
+// widening blocks of rows to f32. `bias` may be null. x and y must not overlap.
+void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float* y,
+            ThreadPool& pool);
+
+// The scalar twin of linear(): plain loops, no BLAS, no SIMD.
+void linear_reference(const float* x, int64_t M, const Matrix& W, const float* bias, float* y);
+
+// Sets the thread count OpenBLAS uses inside linear().
+void set_blas_threads(int n_threads);
+
+}  // namespace mambacpp

@@ -1,0 +1,176 @@
+#include "tokenizer/bpe.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "mambacpp/error.h"
+#include "tokenizer/utf8.h"
+
+namespace mambacpp::tokenizer_detail {
+
+BpeModel::BpeModel(BpeConfig config, std::string_view source_name)
+    : vocab_(std::move(config.vocab)),
+      unk_token_(std::move(config.unk_token)),
+      continuing_subword_prefix_(std::move(config.continuing_subword_prefix)),
+      end_of_word_suffix_(std::move(config.end_of_word_suffix)),
+      fuse_unk_(config.fuse_unk),
+      byte_fallback_(config.byte_fallback),
+      ignore_merges_(config.ignore_merges) {
+  const std::size_t prefix_length =
+      continuing_subword_prefix_ ? continuing_subword_prefix_->size() : 0;
+  auto lookup = [&](const std::string& token) {
+    const auto it = vocab_.find(token);
+    if (it == vocab_.end()) {
+      throw Error(std::string(source_name) + ": BPE merge uses token \"" + token +
+                  "\", which is not in model.vocab");
+    }
+    return it->second;
+  };
+  merges_.reserve(config.merges.size());
+  for (std::size_t rank = 0; rank < config.merges.size(); ++rank) {
+    const auto& [left, right] = config.merges[rank];
+    const int32_t left_id = lookup(left);
+    const int32_t right_id = lookup(right);
+    if (right.size() < prefix_length) {
+      throw Error(std::string(source_name) + ": BPE merge right part \"" + right +
+                  "\" is shorter than continuing_subword_prefix");
+    }
+    const int32_t merged_id = lookup(left + right.substr(prefix_length));
+    // A repeated pair keeps its last rank, as in Hugging Face tokenizers.
+    merges_.insert_or_assign(pair_key(left_id, right_id),
+                             Merge{static_cast<uint32_t>(rank), merged_id});
+  }
+  if (unk_token_) {
+    const auto it = vocab_.find(*unk_token_);
+    if (it != vocab_.end()) unk_id_ = it->second;
+  }
+}
+
+void BpeModel::split_into_symbols(std::string_view word, std::vector<Symbol>& symbols) const {
+  symbols.clear();
+  std::optional<Symbol> pending_unk;
+  std::string piece;
+  auto push = [&](int32_t id, std::size_t byte_length) {
+    const auto index = static_cast<int32_t>(symbols.size());
+    symbols.push_back(Symbol{id, index - 1, index + 1, static_cast<uint32_t>(byte_length)});
+  };
+
+  std::size_t pos = 0;
+  while (pos < word.size()) {
+    const std::size_t length = utf8_sequence_length(static_cast<unsigned char>(word[pos]));
+    const bool is_first = pos == 0;
+    const bool is_last = pos + length >= word.size();
+    std::string_view lookup_text = word.substr(pos, length);
+    if ((!is_first && continuing_subword_prefix_) || (is_last && end_of_word_suffix_)) {
+      piece.clear();
+      if (!is_first && continuing_subword_prefix_) piece += *continuing_subword_prefix_;
+      piece += lookup_text;
+      if (is_last && end_of_word_suffix_) piece += *end_of_word_suffix_;
+      lookup_text = piece;
+    }
+    pos += length;
+
+    const auto it = vocab_.find(lookup_text);
+    if (it != vocab_.end()) {
+      if (pending_unk) {
+        push(pending_unk->id, pending_unk->byte_length);
+        pending_unk.reset();
+      }
+      push(it->second, length);
+      continue;
+    }
+    if (byte_fallback_) {
+      // Hugging Face falls back to <0xXX> tokens for the bytes of the looked-up text (prefix
+      // and suffix included), and only when every one of them exists.
+      std::vector<int32_t> byte_ids;
+      for (char c : lookup_text) {
+        char name[8];
+        std::snprintf(name, sizeof(name), "<0x%02X>", static_cast<unsigned char>(c));
+        const auto byte_it = vocab_.find(std::string_view(name));
+        if (byte_it == vocab_.end()) {
+          byte_ids.clear();
+          break;
+        }
+        byte_ids.push_back(byte_it->second);
+      }
+      if (!byte_ids.empty()) {
+        for (int32_t id : byte_ids) push(id, 1);
+        continue;
+      }
+    }
+    if (unk_token_) {
+      if (!unk_id_) {
+        throw Error("BPE unk_token \"" + *unk_token_ + "\" is not in model.vocab");
+      }
+      if (pending_unk && fuse_unk_) {
+        pending_unk->byte_length += static_cast<uint32_t>(length);
+      } else {
+        if (pending_unk) push(pending_unk->id, pending_unk->byte_length);
+        pending_unk = Symbol{*unk_id_, 0, 0, static_cast<uint32_t>(length)};
+      }
+    }
+    // Without an unk_token, Hugging Face drops a character that is not in the vocabulary.
+  }
+  if (pending_unk) push(pending_unk->id, pending_unk->byte_length);
+  if (!symbols.empty()) symbols.back().next = -1;
+}
+
+void BpeModel::merge_symbols(std::vector<Symbol>& symbols) const {
+  struct Candidate {
+    uint32_t rank;
+    int32_t position;
+    int32_t new_id;
+  };
+  // Min-heap on (rank, position): the lowest rank first, the leftmost pair on ties.
+  auto later = [](const Candidate& a, const Candidate& b) {
+    return a.rank != b.rank ? a.rank > b.rank : a.position > b.position;
+  };
+  std::vector<Candidate> heap;
+  auto add_candidate = [&](int32_t position) {
+    const int32_t next = symbols[position].next;
+    if (next < 0) return;
+    const auto it = merges_.find(pair_key(symbols[position].id, symbols[next].id));
+    if (it == merges_.end()) return;
+    heap.push_back(Candidate{it->second.rank, position, it->second.new_id});
+    std::push_heap(heap.begin(), heap.end(), later);
+  };
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) add_candidate(i);
+
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), later);
+    const Candidate top = heap.back();
+    heap.pop_back();
+    Symbol& left = symbols[top.position];
+    if (left.byte_length == 0 || left.next < 0) continue;  // merged away or now the last
+    Symbol& right = symbols[left.next];
+    const auto it = merges_.find(pair_key(left.id, right.id));
+    if (it == merges_.end() || it->second.new_id != top.new_id) continue;  // stale entry
+
+    left.id = top.new_id;
+    left.byte_length += right.byte_length;
+    right.byte_length = 0;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = top.position;
+    if (left.prev >= 0) add_candidate(left.prev);
+    add_candidate(top.position);
+  }
+}
+
+void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
+  if (word.empty()) return;
+  if (ignore_merges_) {
+    const auto it = vocab_.find(word);
+    if (it != vocab_.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
+  thread_local std::vector<Symbol> symbols;
+  split_into_symbols(word, symbols);
+  merge_symbols(symbols);
+  for (const Symbol& symbol : symbols) {
+    if (symbol.byte_length != 0) out.push_back(symbol.id);
+  }
+}
+
+}  // namespace mambacpp::tokenizer_detail

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mambacpp::cli {
+
+// Parses "1,2,3" (commas and/or spaces) into token ids; throws Error naming `flag` on an
+// entry that is not a non-negative integer below 2^31.
+std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag);
+
+// Adds -t/--threads (default: the number of online CPUs).
+void add_threads_option(CLI::App& cmd, int& threads);
+
+// Reads a whole file; throws Error naming `flag` and the path when it cannot.
+std::string read_text_file(const std::string& path, const std::string& flag);
+
+}  // namespace mambacpp::cli

@@ -1,0 +1,69 @@
+// `mambacpp logits`: writes the f32 logits of every position of a prompt to a
+// safetensors file, for scripts and tests that compare against reference outputs.
+#include <memory>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "io/safetensors.h"
+#include "mambacpp/error.h"
+#include "mambacpp/model.h"
+#include "ops/linear.h"
+
+namespace mambacpp::cli {
+
+namespace {
+
+struct LogitsOptions {
+  std::string model_dir;
+  std::string ids;
+  std::string output;
+  int64_t split = 0;
+  int threads = 1;
+};
+
+void run_logits(const LogitsOptions& opt) {
+  std::vector<int32_t> ids = parse_ids(opt.ids, "--ids");
+  if (ids.empty()) throw Error("--ids: no token ids given");
+
+  auto model = Model::load(opt.model_dir);
+  const int64_t V = model->config().padded_vocab_size;
+  for (int32_t id : ids)
+    if (id >= V)
+      throw Error("--ids: token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                  std::to_string(V) + ") of " + opt.model_dir);
+
+  ThreadPool pool(opt.threads);
+  set_blas_threads(opt.threads);
+  State state = model->new_state();
+
+  // logits [n_tokens, padded_vocab]; with --split the prompt goes through in pieces.
+  const int64_t n = static_cast<int64_t>(ids.size());
+  const int64_t piece = opt.split > 0 ? opt.split : n;
+  std::vector<float> logits(static_cast<size_t>(n * V));
+  for (int64_t begin = 0; begin < n; begin += piece) {
+    int64_t count = std::min(piece, n - begin);
+    model->forward(std::span<const int32_t>(ids.data() + begin, count), state, LogitsFor::All,
+                   logits.data() + begin * V, pool);
+  }
+
+  write_safetensors(opt.output, {{"logits", DType::F32, {n, V}, logits.data()}},
+                    {{"model", opt.model_dir}});
+}
+
+}  // namespace
+
+void add_logits_command(CLI::App& app) {
+  auto opt = std::make_shared<LogitsOptions>();
+  CLI::App* cmd = app.add_subcommand("logits", "Write the logits of every prompt position to a safetensors file");
+  cmd->add_option("-m,--model", opt->model_dir, "Model directory (config.json + safetensors)")->required();
+  cmd->add_option("--ids", opt->ids, "Prompt token ids, comma-separated")->required();
+  cmd->add_option("-o,--output", opt->output, "Output file; holds tensor 'logits' [n_tokens, padded_vocab], F32")
+      ->required();
+  cmd->add_option("--split", opt->split, "Feed the prompt in pieces of this many tokens through the state (0: whole)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  add_threads_option(*cmd, opt->threads);
+  cmd->callback([opt] { run_logits(*opt); });
+}
+
+}  // namespace mambacpp::cli
