@@ -1,0 +1,106 @@
+// Element-wise ops, the causal conv and the selective scan against hand-derived values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "mambacpp/thread_pool.h"
+#include "ops/activations.h"
+#include "ops/causal_conv1d.h"
+#include "ops/rms_norm.h"
+#include "ops/selective_scan.h"
+
+namespace mambacpp {
+namespace {
+
+TEST(Activations, SoftplusHasThresholdTwenty) {
+  EXPECT_FLOAT_EQ(softplus(0.0f), std::log(2.0f));
+  EXPECT_FLOAT_EQ(softplus(20.5f), 20.5f);
+  EXPECT_FLOAT_EQ(softplus(-30.0f), std::log1p(std::exp(-30.0f)));
+  EXPECT_FLOAT_EQ(silu(1.0f), 1.0f / (1.0f + std::exp(-1.0f)));
+}
+
+TEST(RmsNorm, MatchesDefinition) {
+  const float x[] = {1, -2, 3, 0, 4, 4};
+  const float w[] = {1, 0.5f, 2};
+  float y[6];
+  rms_norm(x, 2, 3, w, 1e-5f, y);
+  float inv0 = 1.0f / std::sqrt((1 + 4 + 9) / 3.0f + 1e-5f);
+  float inv1 = 1.0f / std::sqrt((0 + 16 + 16) / 3.0f + 1e-5f);
+  EXPECT_FLOAT_EQ(y[0], 1 * inv0 * 1);
+  EXPECT_FLOAT_EQ(y[1], -2 * inv0 * 0.5f);
+  EXPECT_FLOAT_EQ(y[2], 3 * inv0 * 2);
+  EXPECT_FLOAT_EQ(y[4], 4 * inv1 * 0.5f);
+}
+
+// One channel, K = 3: out_t = b + w0 x_{t-2} + w1 x_{t-1} + w2 x_t with zeros before t = 0,
+// and the state keeps the last three raw inputs.
+TEST(CausalConv1d, MatchesHandComputedWindowAndState) {
+  ThreadPool pool(1);
+  const float x[] = {1, 2, 3, 4};
+  const float w[] = {0.5f, -1, 2};
+  const float b[] = {0.25f};
+  float state[3] = {0, 0, 0};
+  float out[4];
+  causal_conv1d(x, 1, 4, 1, 3, w, b, state, false, out, pool);
+  EXPECT_FLOAT_EQ(out[0], 0.25f + 2 * 1);
+  EXPECT_FLOAT_EQ(out[1], 0.25f - 1 * 1 + 2 * 2);
+  EXPECT_FLOAT_EQ(out[2], 0.25f + 0.5f * 1 - 1 * 2 + 2 * 3);
+  EXPECT_FLOAT_EQ(out[3], 0.25f + 0.5f * 2 - 1 * 3 + 2 * 4);
+  EXPECT_FLOAT_EQ(state[0], 2);
+  EXPECT_FLOAT_EQ(state[1], 3);
+  EXPECT_FLOAT_EQ(state[2], 4);
+}
+
+// One channel, one state entry, two tokens, computed by hand from the recurrence.
+TEST(SelectiveScan, MatchesHandComputedRecurrence) {
+  ThreadPool pool(1);
+  const float x[] = {0.5f, -1.0f};
+  const float delta[] = {0.1f, 0.3f};
+  const float delta_bias[] = {0.2f};
+  const float A[] = {-1.5f};
+  const float BC[] = {2.0f, 0.7f, -1.0f, 0.4f};  // per token: B, C
+  const float D[] = {0.9f};
+  const float z[] = {0.3f, -0.6f};
+  SelectiveScanArgs a;
+  a.L = 2;
+  a.E = 1;
+  a.N = 1;
+  a.x = x;
+  a.delta = delta;
+  a.delta_bias = delta_bias;
+  a.A = A;
+  a.B = BC;
+  a.C = BC + 1;
+  a.bc_stride = 2;
+  a.D = D;
+  a.z = z;
+  a.z_stride = 1;
+  float h = 0.25f;  // a non-zero initial state
+  float y[2];
+  selective_scan(a, &h, y, pool);
+
+  double expected_h = 0.25;
+  for (int t = 0; t < 2; ++t) {
+    double dt = std::log1p(std::exp(static_cast<double>(delta[t]) + 0.2));
+    expected_h = std::exp(dt * -1.5) * expected_h + dt * BC[2 * t] * x[t];
+    double out = expected_h * BC[2 * t + 1] + 0.9 * x[t];
+    double gate = z[t] / (1.0 + std::exp(-static_cast<double>(z[t])));
+    EXPECT_NEAR(y[t], out * gate, 1e-6) << t;
+  }
+  EXPECT_NEAR(h, expected_h, 1e-6);
+}
+
+TEST(ThreadPool, CoversEveryIndexOnce) {
+  ThreadPool pool(3);
+  for (int64_t n : {1, 2, 15, 16, 17, 100, 1001}) {
+    std::vector<int> hits(n, 0);
+    pool.parallel_for(n, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) hits[i]++;
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << "n " << n << " i " << i;
+  }
+}
+
+}  // namespace
+}  // namespace mambacpp
