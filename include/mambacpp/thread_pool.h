@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -11,7 +12,8 @@ namespace mambacpp {
 
 // A fixed set of worker threads for the whole process. Kernels split their work into
 // ranges (of rows, channels or heads) with parallel_for; the calling thread takes a
-// share too, so a pool of n threads starts n - 1 workers.
+// share too, so a pool of n threads starts n - 1 workers. Idle threads spin for a short
+// while before they sleep, so back-to-back calls do not pay a wake-up each.
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads);
@@ -37,8 +39,8 @@ class ThreadPool {
   const std::function<void(int64_t, int64_t)>* task_ = nullptr;
   int64_t task_n_ = 0;
   int64_t task_grain_ = 1;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
+  std::atomic<uint64_t> generation_{0};  // bumped once per task
+  std::atomic<int> pending_{0};           // workers still running the current task
   bool stopping_ = false;
 };
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "mambacpp/error.h"
-#include "ops/gemv_kernels.h"
+#include "ops/cpu_kernels.h"
 
 namespace mambacpp {
 
@@ -24,16 +24,22 @@ void add_bias(float* y, int64_t M, int64_t N, const float* bias) {
     for (int64_t n = 0; n < N; ++n) y[m * N + n] += bias[n];
 }
 
+// y[r] = W[r] · x for rows [begin, end).
+void gemv_rows(const CpuKernels& k, const Matrix& W, const float* x, int64_t begin, int64_t end,
+               float* y) {
+  switch (W.dtype) {
+    case DType::F32: k.gemv_f32(static_cast<const float*>(W.data), x, W.cols, begin, end, y); return;
+    case DType::BF16: k.gemv_bf16(static_cast<const uint16_t*>(W.data), x, W.cols, begin, end, y); return;
+    case DType::F16: k.gemv_f16(static_cast<const uint16_t*>(W.data), x, W.cols, begin, end, y); return;
+    default: break;
+  }
+  MAMBACPP_CHECK(false && "weight dtype must be F32, F16 or BF16");
+}
+
 void gemv(const float* x, const Matrix& W, float* y, ThreadPool& pool) {
-  const GemvKernels& k = active_gemv_kernels();
-  pool.parallel_for(W.rows, kGemvGrain, [&](int64_t begin, int64_t end) {
-    switch (W.dtype) {
-      case DType::F32: k.f32(static_cast<const float*>(W.data), x, W.cols, begin, end, y); break;
-      case DType::BF16: k.bf16(static_cast<const uint16_t*>(W.data), x, W.cols, begin, end, y); break;
-      case DType::F16: k.f16(static_cast<const uint16_t*>(W.data), x, W.cols, begin, end, y); break;
-      default: MAMBACPP_CHECK(false && "weight dtype must be F32, F16 or BF16");
-    }
-  });
+  const CpuKernels& k = active_cpu_kernels();
+  pool.parallel_for(W.rows, kGemvGrain,
+                    [&](int64_t begin, int64_t end) { gemv_rows(k, W, x, begin, end, y); });
 }
 
 void widen_rows(const Matrix& W, int64_t row_begin, int64_t row_end, float* out) {
@@ -79,17 +85,8 @@ void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float
 }
 
 void linear_reference(const float* x, int64_t M, const Matrix& W, const float* bias, float* y) {
-  const GemvKernels& k = gemv_kernels_scalar();
-  for (int64_t m = 0; m < M; ++m) {
-    const float* xm = x + m * W.cols;
-    float* ym = y + m * W.rows;
-    switch (W.dtype) {
-      case DType::F32: k.f32(static_cast<const float*>(W.data), xm, W.cols, 0, W.rows, ym); break;
-      case DType::BF16: k.bf16(static_cast<const uint16_t*>(W.data), xm, W.cols, 0, W.rows, ym); break;
-      case DType::F16: k.f16(static_cast<const uint16_t*>(W.data), xm, W.cols, 0, W.rows, ym); break;
-      default: MAMBACPP_CHECK(false && "weight dtype must be F32, F16 or BF16");
-    }
-  }
+  for (int64_t m = 0; m < M; ++m)
+    gemv_rows(cpu_kernels_scalar(), W, x + m * W.cols, 0, W.rows, y + m * W.rows);
   add_bias(y, M, W.rows, bias);
 }
 

@@ -1,10 +1,23 @@
 #include "mambacpp/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define MAMBACPP_PAUSE() _mm_pause()
+#else
+#define MAMBACPP_PAUSE() ((void)0)
+#endif
 
 namespace mambacpp {
 
 namespace {
+
+// How long a thread spins on new work or on the other threads before it sleeps. A decode
+// step makes a few hundred parallel calls, each only microseconds long, so waking through
+// the kernel every time would cost more than the work.
+constexpr auto kSpinTime = std::chrono::microseconds(200);
 
 // The share of thread `index` out of `n_threads`, in whole grains.
 std::pair<int64_t, int64_t> share_of(int index, int n_threads, int64_t n, int64_t grain) {
@@ -18,6 +31,17 @@ std::pair<int64_t, int64_t> share_of(int index, int n_threads, int64_t n, int64_
   return {begin, end};
 }
 
+// Spins until pred() holds or kSpinTime passes; returns pred().
+template <typename Pred>
+bool spin_until(Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  for (int i = 0;; ++i) {
+    if (pred()) return true;
+    MAMBACPP_PAUSE();
+    if ((i & 255) == 255 && std::chrono::steady_clock::now() > deadline) return pred();
+  }
+}
+
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -28,6 +52,7 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    generation_.fetch_add(1);
   }
   start_cv_.notify_all();
   for (auto& w : workers_) w.join();
@@ -47,29 +72,34 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
     task_ = &fn;
     task_n_ = n;
     task_grain_ = grain;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    pending_.store(n_threads_ - 1);
+    generation_.fetch_add(1);
   }
   start_cv_.notify_all();
 
   auto [begin, end] = share_of(0, n_threads_, n, grain);
   if (begin < end) fn(begin, end);
 
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
-  task_ = nullptr;
+  if (!spin_until([this] { return pending_.load() == 0; })) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_cv_.wait(lock, [this] { return pending_.load() == 0; });
+  }
 }
 
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
+    if (!spin_until([&] { return generation_.load() != seen; })) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      start_cv_.wait(lock, [&] { return generation_.load() != seen; });
+    }
+
     const std::function<void(int64_t, int64_t)>* task;
     int64_t n, grain;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      start_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;
-      seen = generation_;
+      seen = generation_.load();
       task = task_;
       n = task_n_;
       grain = task_grain_;
@@ -78,11 +108,10 @@ void ThreadPool::worker_loop(int index) {
     auto [begin, end] = share_of(index, n_threads_, n, grain);
     if (begin < end) (*task)(begin, end);
 
-    {
+    if (pending_.fetch_sub(1) == 1) {
       std::lock_guard<std::mutex> lock(mutex_);
-      --pending_;
+      done_cv_.notify_one();
     }
-    done_cv_.notify_one();
   }
 }
 

@@ -7,8 +7,9 @@
 #include <vector>
 
 #include "ops/dtype.h"
-#include "ops/gemv_kernels.h"
+#include "ops/cpu_kernels.h"
 #include "ops/linear.h"
+#include "ops/selective_scan.h"
 
 namespace mambacpp {
 namespace {
@@ -31,15 +32,15 @@ void for_each_gemv_shape(Fn fn) {
     for (int64_t offset = 0; offset < 3; ++offset) fn(int64_t{5}, cols, offset);
 }
 
-TEST(GemvKernels, EverySetMatchesScalarF32) {
-  const GemvKernels& scalar = gemv_kernels_scalar();
-  for (const GemvKernels* k : available_gemv_kernels()) {
+TEST(CpuKernels, EverySetMatchesScalarF32) {
+  const CpuKernels& scalar = cpu_kernels_scalar();
+  for (const CpuKernels* k : available_cpu_kernels()) {
     for_each_gemv_shape([&](int64_t rows, int64_t cols, int64_t offset) {
       auto W = random_floats(rows * cols + offset, 1);
       auto x = random_floats(cols + offset, 2);
       std::vector<float> expected(rows), actual(rows);
-      scalar.f32(W.data() + offset, x.data() + offset, cols, 0, rows, expected.data());
-      k->f32(W.data() + offset, x.data() + offset, cols, 0, rows, actual.data());
+      scalar.gemv_f32(W.data() + offset, x.data() + offset, cols, 0, rows, expected.data());
+      k->gemv_f32(W.data() + offset, x.data() + offset, cols, 0, rows, actual.data());
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_NEAR(actual[r], expected[r], tolerance(cols))
             << k->isa << " cols " << cols << " offset " << offset << " row " << r;
@@ -47,9 +48,9 @@ TEST(GemvKernels, EverySetMatchesScalarF32) {
   }
 }
 
-TEST(GemvKernels, EverySetMatchesScalarBf16AndF16) {
-  const GemvKernels& scalar = gemv_kernels_scalar();
-  for (const GemvKernels* k : available_gemv_kernels()) {
+TEST(CpuKernels, EverySetMatchesScalarBf16AndF16) {
+  const CpuKernels& scalar = cpu_kernels_scalar();
+  for (const CpuKernels* k : available_cpu_kernels()) {
     for_each_gemv_shape([&](int64_t rows, int64_t cols, int64_t offset) {
       auto values = random_floats(rows * cols + offset, 3);
       std::vector<uint16_t> bf16(values.size()), f16(values.size());
@@ -60,13 +61,13 @@ TEST(GemvKernels, EverySetMatchesScalarBf16AndF16) {
       auto x = random_floats(cols + offset, 4);
       std::vector<float> expected(rows), actual(rows);
 
-      scalar.bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, expected.data());
-      k->bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, actual.data());
+      scalar.gemv_bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, expected.data());
+      k->gemv_bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, actual.data());
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_NEAR(actual[r], expected[r], tolerance(cols)) << k->isa << " bf16 cols " << cols;
 
-      scalar.f16(f16.data() + offset, x.data() + offset, cols, 0, rows, expected.data());
-      k->f16(f16.data() + offset, x.data() + offset, cols, 0, rows, actual.data());
+      scalar.gemv_f16(f16.data() + offset, x.data() + offset, cols, 0, rows, expected.data());
+      k->gemv_f16(f16.data() + offset, x.data() + offset, cols, 0, rows, actual.data());
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_NEAR(actual[r], expected[r], tolerance(cols)) << k->isa << " f16 cols " << cols;
     });
@@ -74,11 +75,11 @@ TEST(GemvKernels, EverySetMatchesScalarBf16AndF16) {
 }
 
 // The hand-computed product of a 2x3 matrix and a vector.
-TEST(GemvKernels, ScalarMatchesHandComputedProduct) {
+TEST(CpuKernels, ScalarMatchesHandComputedProduct) {
   const float W[] = {1, 2, 3, -1, 0.5f, 4};
   const float x[] = {2, -1, 0.25f};
   float y[2];
-  gemv_kernels_scalar().f32(W, x, 3, 0, 2, y);
+  cpu_kernels_scalar().gemv_f32(W, x, 3, 0, 2, y);
   EXPECT_FLOAT_EQ(y[0], 1 * 2 + 2 * -1 + 3 * 0.25f);
   EXPECT_FLOAT_EQ(y[1], -1 * 2 + 0.5f * -1 + 4 * 0.25f);
 }
@@ -117,6 +118,72 @@ TEST(DType, HalfConversionsRoundTripExactValues) {
   // Round to nearest even: 1 + 2^-11 lies halfway between two halves and rounds down to 1.
   EXPECT_EQ(f16_to_f32(f32_to_f16(1.0f + 0x1.0p-11f)), 1.0f);
   EXPECT_EQ(f16_to_f32(f32_to_f16(1.0f + 0x1.8p-11f)), 1.0f + 0x1.0p-10f);
+}
+
+}  // namespace
+}  // namespace mambacpp
+
+namespace mambacpp {
+namespace {
+
+// The fast exp is a degree-7 polynomial after range reduction: its error is a few f32
+// roundings, well inside 4e-7 relative over the range the scan uses.
+TEST(ExpKernel, EverySetIsCloseToStdExp) {
+  std::vector<float> x;
+  for (float v = -87.0f; v <= 88.0f; v += 0.01234f) x.push_back(v);
+  for (const CpuKernels* k : available_cpu_kernels()) {
+    std::vector<float> out(x.size());
+    k->exp_f32(x.data(), static_cast<int64_t>(x.size()), out.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      double expected = std::exp(static_cast<double>(x[i]));
+      ASSERT_NEAR(out[i] / expected, 1.0, 4e-7) << k->isa << " x = " << x[i];
+    }
+  }
+}
+
+SelectiveScanArgs random_scan(int64_t L, int64_t E, int64_t N, std::vector<std::vector<float>>& keep) {
+  auto add = [&](std::vector<float> v) -> const float* {
+    keep.push_back(std::move(v));
+    return keep.back().data();
+  };
+  SelectiveScanArgs a;
+  a.L = L;
+  a.E = E;
+  a.N = N;
+  a.x = add(random_floats(L * E, 11));
+  a.delta = add(random_floats(L * E, 12));
+  a.delta_bias = add(random_floats(E, 13));
+  std::vector<float> A = random_floats(E * N, 14);
+  for (auto& v : A) v = -std::exp(2.0f * v);  // A = -exp(A_log), A_log in [-2, 2]
+  a.A = add(A);
+  const float* bc = add(random_floats(L * 2 * N, 15));
+  a.B = bc;
+  a.C = bc + N;
+  a.bc_stride = 2 * N;
+  a.D = add(random_floats(E, 16));
+  a.z = add(random_floats(L * E, 17));
+  a.z_stride = E;
+  return a;
+}
+
+TEST(SelectiveScanKernel, EverySetMatchesScalar) {
+  for (int64_t N : {1, 5, 8, 16, 17, 33}) {
+    const int64_t L = 9, E = 7;
+    std::vector<std::vector<float>> keep;
+    SelectiveScanArgs a = random_scan(L, E, N, keep);
+    std::vector<float> h0 = random_floats(E * N, 18);
+
+    std::vector<float> h_expected = h0, y_expected(L * E);
+    cpu_kernels_scalar().selective_scan_channels(a, h_expected.data(), y_expected.data(), 0, E);
+    for (const CpuKernels* k : available_cpu_kernels()) {
+      std::vector<float> h = h0, y(L * E);
+      k->selective_scan_channels(a, h.data(), y.data(), 0, E);
+      for (int64_t i = 0; i < L * E; ++i)
+        ASSERT_NEAR(y[i], y_expected[i], 1e-5 + 1e-5 * std::abs(y_expected[i])) << k->isa << " N " << N;
+      for (int64_t i = 0; i < E * N; ++i)
+        ASSERT_NEAR(h[i], h_expected[i], 1e-5 + 1e-5 * std::abs(h_expected[i])) << k->isa << " N " << N;
+    }
+  }
 }
 
 }  // namespace

@@ -1,15 +1,17 @@
-#include "ops/gemv_kernels.h"
+#include "ops/cpu_kernels.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
+#include "ops/activations.h"
 #include "ops/dtype.h"
 
 namespace mambacpp {
 
 #if defined(MAMBACPP_X86)
-const GemvKernels& gemv_kernels_avx2();
-const GemvKernels& gemv_kernels_avx512();
+const CpuKernels& cpu_kernels_avx2();
+const CpuKernels& cpu_kernels_avx512();
 #endif
 
 namespace {
@@ -40,13 +42,43 @@ void gemv_f16_scalar(const uint16_t* W, const float* x, int64_t cols, int64_t ro
   gemv_rows_scalar(W, x, cols, row_begin, row_end, y, f16_to_f32);
 }
 
-const GemvKernels kScalar{"scalar", gemv_f32_scalar, gemv_bf16_scalar, gemv_f16_scalar};
+void selective_scan_scalar(const SelectiveScanArgs& a, float* ssm_state, float* y, int64_t c_begin,
+                           int64_t c_end) {
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    float* h = ssm_state + c * a.N;
+    const float* A = a.A + c * a.N;
 
-const GemvKernels* choose_kernels() {
-  auto available = available_gemv_kernels();
+    for (int64_t t = 0; t < a.L; ++t) {
+      float dt = softplus(a.delta[t * a.E + c] + a.delta_bias[c]);
+      float x = a.x[t * a.E + c];
+      const float* B = a.B + t * a.bc_stride;
+      const float* C = a.C + t * a.bc_stride;
+
+      float dt_x = dt * x;
+      float out = 0.0f;
+      for (int64_t n = 0; n < a.N; ++n) {
+        h[n] = std::exp(dt * A[n]) * h[n] + dt_x * B[n];
+        out += h[n] * C[n];
+      }
+
+      out += a.D[c] * x;
+      y[t * a.E + c] = out * silu(a.z[t * a.z_stride + c]);
+    }
+  }
+}
+
+void exp_scalar(const float* x, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = std::exp(x[i]);
+}
+
+const CpuKernels kScalar{"scalar", gemv_f32_scalar, gemv_bf16_scalar, gemv_f16_scalar,
+                         selective_scan_scalar, exp_scalar};
+
+const CpuKernels* choose_kernels() {
+  auto available = available_cpu_kernels();
   const char* forced = std::getenv("MAMBACPP_ISA");
   if (forced != nullptr && *forced != '\0') {
-    for (const GemvKernels* k : available)
+    for (const CpuKernels* k : available)
       if (std::strcmp(k->isa, forced) == 0) return k;
   }
   return available.back();
@@ -54,23 +86,23 @@ const GemvKernels* choose_kernels() {
 
 }  // namespace
 
-const GemvKernels& gemv_kernels_scalar() { return kScalar; }
+const CpuKernels& cpu_kernels_scalar() { return kScalar; }
 
-std::vector<const GemvKernels*> available_gemv_kernels() {
-  std::vector<const GemvKernels*> out{&kScalar};
+std::vector<const CpuKernels*> available_cpu_kernels() {
+  std::vector<const CpuKernels*> out{&kScalar};
 #if defined(MAMBACPP_X86)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
       __builtin_cpu_supports("f16c"))
-    out.push_back(&gemv_kernels_avx2());
+    out.push_back(&cpu_kernels_avx2());
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
-    out.push_back(&gemv_kernels_avx512());
+    out.push_back(&cpu_kernels_avx512());
 #endif
   return out;
 }
 
-const GemvKernels& active_gemv_kernels() {
-  static const GemvKernels* chosen = choose_kernels();
+const CpuKernels& active_cpu_kernels() {
+  static const CpuKernels* chosen = choose_kernels();
   return *chosen;
 }
 

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ops/selective_scan.h"
+
+namespace mambacpp {
+
+// The hot kernels, one set per instruction set. Every set gives the scalar set's results
+// up to f32 rounding (summation order, and exp() of known accuracy); tests hold each set
+// to the scalar one.
+struct CpuKernels {
+  const char* isa;
+
+  // Matrix-vector rows: for r in [row_begin, row_end), y[r] = sum_k W[r, k] * x[k] over
+  // k < cols, with W row-major (row stride = cols) and all arithmetic in f32.
+  void (*gemv_f32)(const float* W, const float* x, int64_t cols, int64_t row_begin,
+                   int64_t row_end, float* y);
+  void (*gemv_bf16)(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
+                    int64_t row_end, float* y);
+  void (*gemv_f16)(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
+                   int64_t row_end, float* y);
+
+  // The Mamba-1 selective scan (see selective_scan.h) for channels [c_begin, c_end).
+  void (*selective_scan_channels)(const SelectiveScanArgs& args, float* ssm_state, float* y,
+                                  int64_t c_begin, int64_t c_end);
+
+  // out[i] = exp(x[i]) for i < n; the fast sets are within 2e-7 relative of std::exp for
+  // x in [-87, 88], and flush results below about 1e-38 to that floor.
+  void (*exp_f32)(const float* x, int64_t n, float* out);
+};
+
+// The plain C++ kernels every other set is tested against.
+const CpuKernels& cpu_kernels_scalar();
+
+// Every kernel set this CPU can run, scalar first.
+std::vector<const CpuKernels*> available_cpu_kernels();
+
+// The fastest set this CPU runs, chosen once at first use. The environment variable
+// MAMBACPP_ISA (scalar, avx2, avx512) picks another available one, for tests and
+// comparisons.
+const CpuKernels& active_cpu_kernels();
+
+}  // namespace mambacpp

@@ -1,0 +1,157 @@
+// AVX2 + FMA + F16C row kernels; this file alone is compiled with those flags, and the
+// dispatcher calls it only on CPUs that report them.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "ops/dtype.h"
+#include "ops/cpu_kernels.h"
+
+namespace mambacpp {
+
+namespace {
+
+// A file-local copy of bf16 widening: an inline function shared with other files could
+// be linked from this file's wider-ISA code into code that runs on any CPU.
+float widen_bf16(uint16_t bits) {
+  uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+float horizontal_sum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_hadd_ps(lo, lo);
+  lo = _mm_hadd_ps(lo, lo);
+  return _mm_cvtss_f32(lo);
+}
+
+inline __m256 load_f32(const float* p) { return _mm256_loadu_ps(p); }
+
+inline __m256 load_bf16(const uint16_t* p) {
+  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+inline __m256 load_f16(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Four accumulators hide the FMA latency; the tail past a multiple of 8 is scalar.
+template <typename T, typename Load, typename Widen>
+void gemv_rows(const T* W, const float* x, int64_t cols, int64_t row_begin, int64_t row_end,
+               float* y, Load load, Widen widen) {
+  int64_t cols32 = cols / 32 * 32;
+  int64_t cols8 = cols / 8 * 8;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const T* row = W + r * cols;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k < cols32; k += 32) {
+      acc0 = _mm256_fmadd_ps(load(row + k), _mm256_loadu_ps(x + k), acc0);
+      acc1 = _mm256_fmadd_ps(load(row + k + 8), _mm256_loadu_ps(x + k + 8), acc1);
+      acc2 = _mm256_fmadd_ps(load(row + k + 16), _mm256_loadu_ps(x + k + 16), acc2);
+      acc3 = _mm256_fmadd_ps(load(row + k + 24), _mm256_loadu_ps(x + k + 24), acc3);
+    }
+    for (; k < cols8; k += 8) acc0 = _mm256_fmadd_ps(load(row + k), _mm256_loadu_ps(x + k), acc0);
+    float sum = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (; k < cols; ++k) sum += widen(row[k]) * x[k];
+    y[r] = sum;
+  }
+}
+
+void gemv_f32(const float* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
+  gemv_rows(W, x, cols, rb, re, y, load_f32, [](float v) { return v; });
+}
+void gemv_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
+  gemv_rows(W, x, cols, rb, re, y, load_bf16, widen_bf16);
+}
+void gemv_f16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
+  gemv_rows(W, x, cols, rb, re, y, load_f16, f16_to_f32);
+}
+
+// exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2) / 2; e^r by its Taylor
+// polynomial of degree 7, whose truncation error r^8 / 8! is below 6e-9. x is clamped to
+// [-87.3, 88] so 2^n, built in the exponent bits, stays a normal float.
+__m256 exp_vector(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.0f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
+}
+
+float exp_local(float v) {
+  float in[8] = {v}, out[8];
+  _mm256_storeu_ps(out, exp_vector(_mm256_loadu_ps(in)));
+  return out[0];
+}
+
+void exp_f32(const float* x, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, exp_vector(_mm256_loadu_ps(x + i)));
+  for (; i < n; ++i) out[i] = exp_local(x[i]);
+}
+
+// Scalar helpers local to this file (see widen_bf16 for why they are not shared).
+float softplus_local(float v) { return v > 20.0f ? v : ::log1pf(::expf(v)); }
+float silu_local(float v) { return v / (1.0f + ::expf(-v)); }
+
+// The scan vectorized over the state dimension, 8 states per vector; a d_state that is
+// not a multiple of 8 finishes with scalar steps using the same exp.
+void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float* y,
+                             int64_t c_begin, int64_t c_end) {
+  const int64_t N8 = a.N / 8 * 8;
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    float* h = ssm_state + c * a.N;
+    const float* A = a.A + c * a.N;
+
+    for (int64_t t = 0; t < a.L; ++t) {
+      float dt = softplus_local(a.delta[t * a.E + c] + a.delta_bias[c]);
+      float x = a.x[t * a.E + c];
+      const float* B = a.B + t * a.bc_stride;
+      const float* C = a.C + t * a.bc_stride;
+
+      __m256 dt_v = _mm256_set1_ps(dt);
+      __m256 dt_x = _mm256_set1_ps(dt * x);
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t n = 0; n < N8; n += 8) {
+        __m256 dA = exp_vector(_mm256_mul_ps(dt_v, _mm256_loadu_ps(A + n)));
+        __m256 h_v = _mm256_fmadd_ps(dA, _mm256_loadu_ps(h + n), _mm256_mul_ps(dt_x, _mm256_loadu_ps(B + n)));
+        _mm256_storeu_ps(h + n, h_v);
+        acc = _mm256_fmadd_ps(h_v, _mm256_loadu_ps(C + n), acc);
+      }
+      float out = horizontal_sum(acc);
+      for (int64_t n = N8; n < a.N; ++n) {
+        h[n] = exp_local(dt * A[n]) * h[n] + dt * x * B[n];
+        out += h[n] * C[n];
+      }
+
+      out += a.D[c] * x;
+      y[t * a.E + c] = out * silu_local(a.z[t * a.z_stride + c]);
+    }
+  }
+}
+
+const CpuKernels kAvx2{"avx2", gemv_f32, gemv_bf16, gemv_f16, selective_scan_channels, exp_f32};
+
+}  // namespace
+
+const CpuKernels& cpu_kernels_avx2() { return kAvx2; }
+
+}  // namespace mambacpp

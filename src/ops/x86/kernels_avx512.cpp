@@ -1,0 +1,141 @@
+// AVX-512 (F + BW) row kernels; this file alone is compiled with those flags, and the
+// dispatcher calls it only on CPUs that report them.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "ops/dtype.h"
+#include "ops/cpu_kernels.h"
+
+namespace mambacpp {
+
+namespace {
+
+// A file-local copy of bf16 widening: an inline function shared with other files could
+// be linked from this file's wider-ISA code into code that runs on any CPU.
+float widen_bf16(uint16_t bits) {
+  uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+inline __m512 load_f32(const float* p) { return _mm512_loadu_ps(p); }
+
+inline __m512 load_bf16(const uint16_t* p) {
+  __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+inline __m512 load_f16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Four accumulators hide the FMA latency; the tail past a multiple of 16 is scalar.
+template <typename T, typename Load, typename Widen>
+void gemv_rows(const T* W, const float* x, int64_t cols, int64_t row_begin, int64_t row_end,
+               float* y, Load load, Widen widen) {
+  int64_t cols64 = cols / 64 * 64;
+  int64_t cols16 = cols / 16 * 16;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const T* row = W + r * cols;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k < cols64; k += 64) {
+      acc0 = _mm512_fmadd_ps(load(row + k), _mm512_loadu_ps(x + k), acc0);
+      acc1 = _mm512_fmadd_ps(load(row + k + 16), _mm512_loadu_ps(x + k + 16), acc1);
+      acc2 = _mm512_fmadd_ps(load(row + k + 32), _mm512_loadu_ps(x + k + 32), acc2);
+      acc3 = _mm512_fmadd_ps(load(row + k + 48), _mm512_loadu_ps(x + k + 48), acc3);
+    }
+    for (; k < cols16; k += 16) acc0 = _mm512_fmadd_ps(load(row + k), _mm512_loadu_ps(x + k), acc0);
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+    for (; k < cols; ++k) sum += widen(row[k]) * x[k];
+    y[r] = sum;
+  }
+}
+
+void gemv_f32(const float* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
+  gemv_rows(W, x, cols, rb, re, y, load_f32, [](float v) { return v; });
+}
+void gemv_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
+  gemv_rows(W, x, cols, rb, re, y, load_bf16, widen_bf16);
+}
+void gemv_f16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
+  gemv_rows(W, x, cols, rb, re, y, load_f16, f16_to_f32);
+}
+
+// exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2) / 2; e^r by its Taylor
+// polynomial of degree 7, whose truncation error r^8 / 8! is below 6e-9. x is clamped to
+// [-87.3, 88.3] so 2^n stays a normal float.
+__m512 exp_vector(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+void exp_f32(const float* x, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, exp_vector(_mm512_loadu_ps(x + i)));
+  if (i < n) {
+    __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(out + i, mask, exp_vector(_mm512_maskz_loadu_ps(mask, x + i)));
+  }
+}
+
+// Scalar helpers local to this file (see widen_bf16 for why they are not shared).
+float softplus_local(float v) { return v > 20.0f ? v : ::log1pf(::expf(v)); }
+float silu_local(float v) { return v / (1.0f + ::expf(-v)); }
+
+// The scan vectorized over the state dimension: 16 states per vector, the last vector
+// masked when d_state is not a multiple of 16.
+void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float* y,
+                             int64_t c_begin, int64_t c_end) {
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    float* h = ssm_state + c * a.N;
+    const float* A = a.A + c * a.N;
+
+    for (int64_t t = 0; t < a.L; ++t) {
+      float dt = softplus_local(a.delta[t * a.E + c] + a.delta_bias[c]);
+      float x = a.x[t * a.E + c];
+      const float* B = a.B + t * a.bc_stride;
+      const float* C = a.C + t * a.bc_stride;
+
+      __m512 dt_v = _mm512_set1_ps(dt);
+      __m512 dt_x = _mm512_set1_ps(dt * x);
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t n = 0; n < a.N; n += 16) {
+        __mmask16 mask = a.N - n >= 16 ? static_cast<__mmask16>(0xffff)
+                                       : static_cast<__mmask16>((1u << (a.N - n)) - 1);
+        __m512 dA = exp_vector(_mm512_mul_ps(dt_v, _mm512_maskz_loadu_ps(mask, A + n)));
+        __m512 h_v = _mm512_fmadd_ps(dA, _mm512_maskz_loadu_ps(mask, h + n),
+                                     _mm512_mul_ps(dt_x, _mm512_maskz_loadu_ps(mask, B + n)));
+        _mm512_mask_storeu_ps(h + n, mask, h_v);
+        acc = _mm512_fmadd_ps(h_v, _mm512_maskz_loadu_ps(mask, C + n), acc);
+      }
+
+      float out = _mm512_reduce_add_ps(acc) + a.D[c] * x;
+      y[t * a.E + c] = out * silu_local(a.z[t * a.z_stride + c]);
+    }
+  }
+}
+
+const CpuKernels kAvx512{"avx512", gemv_f32, gemv_bf16, gemv_f16, selective_scan_channels, exp_f32};
+
+}  // namespace
+
+const CpuKernels& cpu_kernels_avx512() { return kAvx512; }
+
+}  // namespace mambacpp
