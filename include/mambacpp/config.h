@@ -44,8 +44,8 @@ struct ModelConfig {
   // Mixer options (ssm_cfg).
   int64_t d_state = 16;
   int64_t d_conv = 4;
-  int64_t expand = 2;
-  int64_t d_inner = 0;            // expand * d_model
+  int64_t expand = 2;             // integer part when an HF config gives a fractional one
+  int64_t d_inner = 0;            // expand * d_model; what the mixers use
   int64_t dt_rank = 0;            // Mamba-1: ceil(d_model / 16) when "auto"
   bool bias = false;              // in_proj / out_proj bias
   // Hugging Face configs may omit use_bias, and its default is disputed; the loader then

@@ -19,6 +19,9 @@ struct LoadOptions {
   // Converts every weight matrix to this dtype at load time; the default uses each as
   // stored, from the file's memory mapping.
   WeightDType matrix_dtype = WeightDType::AsStored;
+  // When positive, replaces config.json's chunk_size (Mamba-2 prefill block length),
+  // which changes speed and memory but not results.
+  int64_t chunk_size = 0;
 };
 
 // Which positions of a forward call get logits.

@@ -1,6 +1,7 @@
 #include "mambacpp/config.h"
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -96,9 +97,27 @@ class FieldReader {
     if (!has(key)) return out;
     const json& v = object_[key];
     if (!v.is_array() || v.size() != 2) fail(key, "must be a pair [min, max], got " + v.dump());
-    if (v[0].is_number()) out.first = v[0].get<double>();
-    if (v[1].is_number()) out.second = v[1].get<double>();
+    out.first = limit_value(key, v[0], out.first);
+    out.second = limit_value(key, v[1], out.second);
+    if (!(out.first <= out.second))
+      fail(key, "must have min <= max, got " + v.dump());
     return out;
+  }
+
+  // One end of a limit pair: a number, null (no limit), or an infinity that Python's json
+  // module writes as a bare Infinity token (turned into a marker string before parsing)
+  // or that transformers 5 writes as {"__float__": "Infinity"}.
+  double limit_value(const char* key, const json& v, double fallback) const {
+    if (v.is_null()) return fallback;
+    if (v.is_number()) return v.get<double>();
+    const json* text = &v;
+    if (v.is_object() && v.contains("__float__")) text = &v["__float__"];
+    if (text->is_string()) {
+      std::string s = text->get<std::string>();
+      if (s == "Infinity" || s == "inf") return std::numeric_limits<double>::infinity();
+      if (s == "-Infinity" || s == "-inf") return -std::numeric_limits<double>::infinity();
+    }
+    fail(key, "must contain numbers or Infinity, got " + v.dump());
   }
 
   [[noreturn]] void fail(const char* key, const std::string& what) const {
@@ -188,34 +207,46 @@ void parse_hugging_face(const FieldReader& top, const std::string& model_type, M
   }
   bool mamba2 = c.mixer == MixerKind::Mamba2;
 
-  c.d_model = top.positive("hidden_size", mamba2 ? 2048 : 768);
-  c.n_layer = top.positive("num_hidden_layers", mamba2 ? 48 : 32);
+  // Defaults are those of transformers' MambaConfig / Mamba2Config (v4.44).
+  c.d_model = top.positive("hidden_size", mamba2 ? 4096 : 768);
+  c.n_layer = top.positive("num_hidden_layers", mamba2 ? 64 : 32);
   c.vocab_size = top.positive("vocab_size", mamba2 ? 32768 : 50280);
   c.pad_vocab_size_multiple = top.positive("pad_vocab_size_multiple", mamba2 ? 16 : 8);
   // HF stores the padded size; keep it as it is rather than padding again.
   c.padded_vocab_size = c.vocab_size;
-  c.tie_embeddings = top.boolean("tie_word_embeddings", true);
+  c.tie_embeddings = top.boolean("tie_word_embeddings", !mamba2);
   c.residual_in_fp32 = top.boolean("residual_in_fp32", true);
   c.norm_eps = top.number("layer_norm_epsilon", 1e-5);
 
   c.d_state = top.positive("state_size", mamba2 ? 128 : 16);
   c.d_conv = top.positive("conv_kernel", 4);
-  c.expand = top.positive("expand", 2);
-  c.d_inner = top.positive("intermediate_size", c.expand * c.d_model);
+  // HF allows a fractional expand (1.5) and takes int(expand * hidden_size).
+  double expand = top.number("expand", 2.0);
+  if (!(expand > 0)) top.fail("expand", "must be positive, got " + std::to_string(expand));
+  c.expand = static_cast<int64_t>(expand);
+  c.d_inner = top.positive("intermediate_size", static_cast<int64_t>(expand * c.d_model));
   c.dt_rank = top.integer_or_auto("time_step_rank", (c.d_model + 15) / 16);
   c.bias_from_checkpoint = !top.has("use_bias");
   c.bias = top.boolean("use_bias", false);
   c.conv_bias = top.boolean("use_conv_bias", true);
+  if (!mamba2) return;
 
   c.headdim = top.positive("head_dim", 64);
+  int64_t n_heads = top.positive("num_heads", 128);
+  if (n_heads * c.headdim != c.d_inner)
+    top.fail("num_heads", "(" + std::to_string(n_heads) + ") times head_dim (" +
+                              std::to_string(c.headdim) + ") must equal the intermediate size " +
+                              std::to_string(c.d_inner) + " (expand * hidden_size)");
   c.ngroups = top.positive("n_groups", 8);
   c.chunk_size = top.positive("chunk_size", 256);
   c.d_ssm = c.d_inner;
-  if (mamba2 && top.has("num_heads") && top.positive("num_heads", 1) * c.headdim != c.d_inner)
-    top.fail("num_heads", "times head_dim (" + std::to_string(c.headdim) +
-                              ") must equal the intermediate size " + std::to_string(c.d_inner));
   c.rmsnorm = true;
-  c.norm_before_gate = top.boolean("norm_before_gate", false);
+  // transformers' Mamba2Mixer always gates before the norm and ignores a norm_before_gate
+  // field in config.json (Mamba-Codestral's says true).
+  // NOTE: transformers' slow path normalizes over all d_inner channels, while its fast
+  // path and mamba_ssm normalize per group; this engine normalizes per group, so an HF
+  // checkpoint with n_groups > 1 matches the fast path.
+  c.norm_before_gate = false;
   c.dt_limit = top.limit_pair("time_step_limit");
 }
 
@@ -243,7 +274,54 @@ void validate(const ModelConfig& c, const std::string& path) {
       fail("attn_cfg.num_heads is not a multiple of attn_cfg.num_heads_kv");
     if (c.attn.rotary_emb_dim % 2 != 0 || c.attn.rotary_emb_dim > c.attn.head_dim)
       fail("attn_cfg.rotary_emb_dim must be even and at most head_dim");
+    if (c.attn.d_conv < 0) fail("attn_cfg.d_conv must be 0 (no conv) or positive");
+    // The reference's MHA defaults to causal = false, which a language model cannot decode
+    // with; released hybrid configs set it to true.
+    if (!c.attn.causal) fail("attn_cfg.causal is false; only causal attention layers are supported");
+    if (c.attn.mlp_dim > 0)
+      fail("attn_cfg.mlp_dim > 0 (an MLP fused into the attention in_proj) is not supported");
   }
+}
+
+// Python's json module writes inf and nan as the bare tokens Infinity, -Infinity and
+// NaN, which strict JSON parsers reject (HF configs store time_step_limit [0.0, Infinity]).
+// Returns `text` with those tokens, outside strings, turned into strings of the same name.
+std::string quote_nonfinite_literals(const std::string& text) {
+  static const char* const kTokens[] = {"-Infinity", "Infinity", "NaN"};
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char ch = text[i];
+    if (in_string) {
+      out += ch;
+      if (ch == '\\' && i + 1 < text.size()) {
+        out += text[++i];
+      } else if (ch == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (ch == '"') {
+      in_string = true;
+      out += ch;
+      continue;
+    }
+    bool replaced = false;
+    for (const char* token : kTokens) {
+      size_t n = std::strlen(token);
+      if (text.compare(i, n, token) == 0) {
+        out += '"';
+        out += token;
+        out += '"';
+        i += n - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out += ch;
+  }
+  return out;
 }
 
 }  // namespace
@@ -255,7 +333,7 @@ bool ModelConfig::is_attention_layer(int64_t layer) const {
 }
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& path) {
-  json root = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  json root = json::parse(quote_nonfinite_literals(json_text), nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) throw Error(path + ": invalid JSON");
   if (!root.is_object()) throw Error(path + ": expected a JSON object at the top level");
 

@@ -29,6 +29,10 @@ class Mixer {
 
   // Total bytes of this mixer's weights as used.
   virtual int64_t weight_bytes() const = 0;
+
+  // Called once after the weight table is bound, to derive values from the loaded
+  // weights (A = -exp(A_log)).
+  virtual void finish_loading() {}
 };
 
 }  // namespace mambacpp

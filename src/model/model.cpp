@@ -5,8 +5,11 @@
 
 #include "io/checkpoint_files.h"
 #include "mambacpp/error.h"
+#include "model/attention_mixer.h"
 #include "model/mamba1_mixer.h"
+#include "model/mamba2_mixer.h"
 #include "model/weight_table.h"
+#include "ops/activations.h"
 #include "ops/linear.h"
 #include "ops/rms_norm.h"
 
@@ -14,10 +17,33 @@ namespace mambacpp {
 
 namespace {
 
-// One residual block: h = mixer(norm(r)), as the reference's Block computes it.
+// The gated MLP after a mixer when d_intermediate > 0: with F = d_intermediate rounded
+// up to a multiple of 128, [a | g] = fc1(u) [L, 2F] and out = fc2(a ⊙ silu(g)). Neither
+// layer has a bias.
+struct GatedMlp {
+  int64_t hidden = 0;  // F
+  Matrix fc1;          // [2F, d_model]
+  Matrix fc2;          // [d_model, F]
+
+  void forward(const float* u, int64_t L, float* out, ThreadPool& pool) const {
+    std::vector<float> up_gate(static_cast<size_t>(L * 2 * hidden));
+    linear(u, L, fc1, nullptr, up_gate.data(), pool);
+    std::vector<float> gated(static_cast<size_t>(L * hidden));
+    for (int64_t t = 0; t < L; ++t) {
+      const float* row = up_gate.data() + t * 2 * hidden;
+      for (int64_t f = 0; f < hidden; ++f) gated[t * hidden + f] = row[f] * silu(row[hidden + f]);
+    }
+    linear(gated.data(), L, fc2, nullptr, out, pool);
+  }
+};
+
+// One residual block as the reference's Block computes it: h = mixer(norm(r)), and with
+// an MLP, r += h then h = mlp(norm2(r)).
 struct Block {
   std::vector<float> norm_weight;  // [d_model]
   std::unique_ptr<Mixer> mixer;
+  std::vector<float> norm2_weight;  // [d_model] when there is an MLP
+  std::unique_ptr<GatedMlp> mlp;    // null when d_intermediate = 0
 };
 
 std::string layer_prefix(int64_t layer) { return "backbone.layers." + std::to_string(layer) + "."; }
@@ -62,14 +88,18 @@ struct Model::Impl {
 
 void Model::Impl::build_blocks() {
   for (int64_t i = 0; i < config.n_layer; ++i) {
-    if (config.is_attention_layer(i))
-      throw Error("config.json: attention layers (attn_layer_idx) are not supported yet");
-    if (config.d_intermediate > 0)
-      throw Error("config.json: d_intermediate > 0 (gated MLP blocks) is not supported yet");
-    if (config.mixer != MixerKind::Mamba1)
-      throw Error("config.json: Mamba-2 layers are not supported yet");
     Block block;
-    block.mixer = std::make_unique<Mamba1Mixer>(config);
+    if (config.is_attention_layer(i)) {
+      block.mixer = std::make_unique<AttentionMixer>(config);
+    } else if (config.mixer == MixerKind::Mamba2) {
+      block.mixer = std::make_unique<Mamba2Mixer>(config);
+    } else {
+      block.mixer = std::make_unique<Mamba1Mixer>(config);
+    }
+    if (config.d_intermediate > 0) {
+      block.mlp = std::make_unique<GatedMlp>();
+      block.mlp->hidden = (config.d_intermediate + 127) / 128 * 128;
+    }
     blocks.push_back(std::move(block));
   }
 }
@@ -82,6 +112,11 @@ WeightTable Model::Impl::weight_table() {
     std::string prefix = layer_prefix(i);
     table.add_values(prefix + "norm.weight", {d}, &blocks[i].norm_weight);
     blocks[i].mixer->add_weights(table, prefix + "mixer.");
+    if (GatedMlp* mlp = blocks[i].mlp.get()) {
+      table.add_values(prefix + "norm2.weight", {d}, &blocks[i].norm2_weight);
+      table.add_matrix(prefix + "mlp.fc1.weight", {2 * mlp->hidden, d}, &mlp->fc1);
+      table.add_matrix(prefix + "mlp.fc2.weight", {d, mlp->hidden}, &mlp->fc2);
+    }
   }
   table.add_values("backbone.norm_f.weight", {d}, &norm_f);
   if (config.tie_embeddings) {
@@ -98,6 +133,7 @@ Model::~Model() = default;
 std::shared_ptr<const Model> Model::load(const std::string& dir, const LoadOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->config = load_model_config(dir);
+  if (options.chunk_size > 0) impl->config.chunk_size = options.chunk_size;
   impl->files = std::make_shared<CheckpointFiles>(CheckpointFiles::open(dir));
 
   if (impl->config.bias_from_checkpoint)
@@ -106,8 +142,7 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const LoadOptio
   impl->build_blocks();
   impl->weight_table().bind(*impl->files, options, impl->storage);
   if (impl->config.tie_embeddings) impl->lm_head = impl->embedding;
-  for (auto& block : impl->blocks)
-    if (auto* m1 = dynamic_cast<Mamba1Mixer*>(block.mixer.get())) m1->finish_loading();
+  for (auto& block : impl->blocks) block.mixer->finish_loading();
 
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
@@ -117,8 +152,12 @@ const ModelConfig& Model::config() const { return impl_->config; }
 int64_t Model::weight_bytes() const {
   int64_t total = impl_->embedding.bytes() + static_cast<int64_t>(impl_->norm_f.size()) * 4;
   if (!impl_->config.tie_embeddings) total += impl_->lm_head.bytes();
-  for (const auto& block : impl_->blocks)
+  for (const auto& block : impl_->blocks) {
     total += block.mixer->weight_bytes() + static_cast<int64_t>(block.norm_weight.size()) * 4;
+    if (block.mlp)
+      total += block.mlp->fc1.bytes() + block.mlp->fc2.bytes() +
+               static_cast<int64_t>(block.norm2_weight.size()) * 4;
+  }
   return total;
 }
 
@@ -152,6 +191,13 @@ void Model::Impl::run_layers(float* residual, int64_t L, State& state, ThreadPoo
 
     // r = r + h
     for (int64_t k = 0; k < L * d; ++k) residual[k] += hidden[k];
+
+    // h = mlp(norm2(r)); r = r + h
+    if (block.mlp) {
+      rms_norm(residual, L, d, block.norm2_weight.data(), eps, normed.data());
+      block.mlp->forward(normed.data(), L, hidden.data(), pool);
+      for (int64_t k = 0; k < L * d; ++k) residual[k] += hidden[k];
+    }
     if (observer) observer("layer_out." + std::to_string(i), residual, L, d);
   }
 }

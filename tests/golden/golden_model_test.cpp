@@ -23,7 +23,8 @@ struct GoldenCase {
 };
 
 std::vector<GoldenCase> golden_cases() {
-  return {{"mamba1_tiny"}, {"mamba1_tiny/hf"}, {"mamba1_dtrank_bias"}};
+  return {{"mamba1_tiny"},   {"mamba1_tiny/hf"},  {"mamba1_dtrank_bias"}, {"mamba2_tiny"},
+          {"mamba2_tiny/hf"}, {"mamba2_groups"}, {"mamba2_mlp"},         {"hybrid_attn"}};
 }
 
 // The worst logits error seen per model, printed at the end for the closing figures.

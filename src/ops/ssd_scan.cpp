@@ -1,0 +1,185 @@
+#include "ops/ssd_scan.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "mambacpp/error.h"
+
+namespace mambacpp {
+
+namespace {
+
+float skip_weight(const SsdScanArgs& a, int64_t h, int64_t p) {
+  return a.D_has_hdim ? a.D[h * a.P + p] : a.D[h];
+}
+
+// y_t[h, :] += D x_t[h, :] for all tokens of the heads [h_begin, h_end).
+void add_skip(const SsdScanArgs& a, int64_t h_begin, int64_t h_end, float* y) {
+  const int64_t HP = a.H * a.P;
+  for (int64_t t = 0; t < a.L; ++t)
+    for (int64_t h = h_begin; h < h_end; ++h)
+      for (int64_t p = 0; p < a.P; ++p)
+        y[t * HP + h * a.P + p] += skip_weight(a, h, p) * a.x[t * a.x_stride + h * a.P + p];
+}
+
+// The recurrence for heads [h_begin, h_end), token by token.
+void recurrent_heads(const SsdScanArgs& a, int64_t h_begin, int64_t h_end, float* ssm_state,
+                     float* y) {
+  const int64_t P = a.P, N = a.N, HP = a.H * a.P, heads_per_group = a.H / a.G;
+  for (int64_t h = h_begin; h < h_end; ++h) {
+    const int64_t g = h / heads_per_group;
+    float* S = ssm_state + h * P * N;
+    for (int64_t t = 0; t < a.L; ++t) {
+      const float dt = a.dt[t * a.H + h];
+      const float decay = std::exp(dt * a.A[h]);
+      const float* B = a.B + t * a.bc_stride + g * N;
+      const float* C = a.C + t * a.bc_stride + g * N;
+      for (int64_t p = 0; p < P; ++p) {
+        const float x = a.x[t * a.x_stride + h * P + p];
+        const float dt_x = dt * x;
+        float* S_row = S + p * N;
+        float sum = 0.0f;
+        for (int64_t n = 0; n < N; ++n) {
+          S_row[n] = S_row[n] * decay + dt_x * B[n];
+          sum += S_row[n] * C[n];
+        }
+        y[t * HP + h * P + p] = sum + skip_weight(a, h, p) * x;
+      }
+    }
+  }
+}
+
+void check_args(const SsdScanArgs& a) {
+  MAMBACPP_CHECK(a.H > 0 && a.P > 0 && a.G > 0 && a.N > 0);
+  MAMBACPP_CHECK(a.H % a.G == 0);
+  MAMBACPP_CHECK(a.chunk_size > 0);
+}
+
+// Work buffers of one chunked scan, sized for its largest chunk.
+struct ChunkBuffers {
+  std::vector<double> log_decay;  // [H, T]: Σ_{r <= t} Δ_r A[h] inside the chunk
+  std::vector<float> scores;      // [G, T, T]: C_t · B_s per group
+  std::vector<float> mixing;      // [H, T, T]: scores ∘ exp(decay from s to t) Δ_s, s <= t
+  std::vector<float> x_to_state;  // [T, H * P]: x_s exp(decay from s to chunk end) Δ_s
+};
+
+// Does the element-wise work of one chunk for heads [h_begin, h_end). It builds the decay
+// sums, the masked mixing matrices and the inputs scaled for the state update. It also
+// scales the incoming state's output (already in y) and decays the state over the chunk.
+void prepare_chunk_heads(const SsdScanArgs& a, int64_t t0, int64_t T, int64_t h_begin,
+                         int64_t h_end, ChunkBuffers& buf, float* ssm_state, float* y) {
+  const int64_t P = a.P, N = a.N, HP = a.H * a.P, heads_per_group = a.H / a.G;
+  for (int64_t h = h_begin; h < h_end; ++h) {
+    const int64_t g = h / heads_per_group;
+    // Summed in double: differences of these sums are the decay exponents, and a long
+    // chunk with fast decay would otherwise lose digits to cancellation.
+    double* cum = buf.log_decay.data() + h * T;
+    double running = 0.0;
+    for (int64_t t = 0; t < T; ++t) {
+      running += static_cast<double>(a.dt[(t0 + t) * a.H + h]) * a.A[h];
+      cum[t] = running;
+    }
+    const double total = cum[T - 1];
+
+    // y_t += exp(cum_t) C_t · S: scale the incoming-state term computed by sgemm.
+    for (int64_t t = 0; t < T; ++t) {
+      const float scale = static_cast<float>(std::exp(cum[t]));
+      float* y_row = y + (t0 + t) * HP + h * P;
+      for (int64_t p = 0; p < P; ++p) y_row[p] *= scale;
+    }
+
+    // mixing[t, s] = (C_t · B_s) exp(cum_t - cum_s) Δ_s for s <= t, else 0.
+    const float* scores = buf.scores.data() + g * T * T;
+    float* mixing = buf.mixing.data() + h * T * T;
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t s = 0; s <= t; ++s) {
+        const float dt_s = a.dt[(t0 + s) * a.H + h];
+        mixing[t * T + s] = scores[t * T + s] * std::exp(static_cast<float>(cum[t] - cum[s])) * dt_s;
+      }
+      for (int64_t s = t + 1; s < T; ++s) mixing[t * T + s] = 0.0f;
+    }
+
+    // x_to_state[s, h] = x_s[h] exp(total - cum_s) Δ_s, the inputs as they reach the end.
+    for (int64_t s = 0; s < T; ++s) {
+      const float weight =
+          std::exp(static_cast<float>(total - cum[s])) * a.dt[(t0 + s) * a.H + h];
+      const float* x_row = a.x + (t0 + s) * a.x_stride + h * P;
+      float* out = buf.x_to_state.data() + s * HP + h * P;
+      for (int64_t p = 0; p < P; ++p) out[p] = x_row[p] * weight;
+    }
+
+    // S ← exp(total) S, before the chunk's inputs are added.
+    const float state_decay = static_cast<float>(std::exp(total));
+    float* S = ssm_state + h * P * N;
+    for (int64_t i = 0; i < P * N; ++i) S[i] *= state_decay;
+  }
+}
+
+}  // namespace
+
+void ssd_scan_reference(const SsdScanArgs& args, float* ssm_state, float* y) {
+  check_args(args);
+  recurrent_heads(args, 0, args.H, ssm_state, y);
+}
+
+void ssd_scan_recurrent(const SsdScanArgs& args, float* ssm_state, float* y, ThreadPool& pool) {
+  check_args(args);
+  pool.parallel_for(args.H, 1, [&](int64_t h_begin, int64_t h_end) {
+    recurrent_heads(args, h_begin, h_end, ssm_state, y);
+  });
+}
+
+void ssd_scan_chunked(const SsdScanArgs& a, float* ssm_state, float* y, ThreadPool& pool) {
+  check_args(a);
+  if (a.L <= 0) return;
+  const int64_t H = a.H, P = a.P, G = a.G, N = a.N, HP = H * P;
+  const int64_t heads_per_group = H / G, group_width = heads_per_group * P;
+  const int64_t T_max = std::min(a.chunk_size, a.L);
+
+  ChunkBuffers buf;
+  buf.log_decay.resize(static_cast<size_t>(H * T_max));
+  buf.scores.resize(static_cast<size_t>(G * T_max * T_max));
+  buf.mixing.resize(static_cast<size_t>(H * T_max * T_max));
+  buf.x_to_state.resize(static_cast<size_t>(T_max * HP));
+
+  for (int64_t t0 = 0; t0 < a.L; t0 += a.chunk_size) {
+    const int64_t T = std::min(a.chunk_size, a.L - t0);
+    const float* B = a.B + t0 * a.bc_stride;
+    const float* C = a.C + t0 * a.bc_stride;
+    const float* x = a.x + t0 * a.x_stride;
+    float* y_chunk = y + t0 * HP;
+
+    // Per group: scores = C Bᵀ [T, T], and y = C S_gᵀ [T, heads_per_group * P], the
+    // incoming state read out at every token before its decay is applied.
+    for (int64_t g = 0; g < G; ++g) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, N, 1.0f, C + g * N, a.bc_stride,
+                  B + g * N, a.bc_stride, 0.0f, buf.scores.data() + g * T * T, T);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, group_width, N, 1.0f, C + g * N,
+                  a.bc_stride, ssm_state + g * group_width * N, N, 0.0f, y_chunk + g * group_width,
+                  HP);
+    }
+
+    pool.parallel_for(H, 1, [&](int64_t h_begin, int64_t h_end) {
+      prepare_chunk_heads(a, t0, T, h_begin, h_end, buf, ssm_state, y);
+    });
+
+    // Per head: y += mixing x [T, P], the chunk's own inputs.
+    for (int64_t h = 0; h < H; ++h)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, P, T, 1.0f,
+                  buf.mixing.data() + h * T * T, T, x + h * P, a.x_stride, 1.0f, y_chunk + h * P,
+                  HP);
+
+    // Per group: S_g += x_to_stateᵀ B [heads_per_group * P, N].
+    for (int64_t g = 0; g < G; ++g)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, group_width, N, T, 1.0f,
+                  buf.x_to_state.data() + g * group_width, HP, B + g * N, a.bc_stride, 1.0f,
+                  ssm_state + g * group_width * N, N);
+  }
+
+  pool.parallel_for(H, 1, [&](int64_t h_begin, int64_t h_end) { add_skip(a, h_begin, h_end, y); });
+}
+
+}  // namespace mambacpp
