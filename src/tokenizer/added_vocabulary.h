@@ -10,6 +10,9 @@ namespace mambacpp::tokenizer_detail {
 // One entry of tokenizer.json "added_tokens", with the id Hugging Face assigns it.
 struct AddedToken {
   std::string content;
+  // The content after the normalizer when `normalized` is set, else the content. Hugging
+  // Face matches normalized tokens in this form and also decodes them to it.
+  std::string normalized_content;
   int32_t id = -1;
   bool special = false;
   bool single_word = false;

@@ -48,7 +48,9 @@ BpeModel::BpeModel(BpeConfig config, std::string_view source_name)
 
 void BpeModel::split_into_symbols(std::string_view word, std::vector<Symbol>& symbols) const {
   symbols.clear();
-  std::optional<Symbol> pending_unk;
+  // An unknown character waits here so that fuse_unk can join it with the next one.
+  bool has_pending_unk = false;
+  uint32_t pending_unk_length = 0;
   std::string piece;
   auto push = [&](int32_t id, std::size_t byte_length) {
     const auto index = static_cast<int32_t>(symbols.size());
@@ -72,9 +74,9 @@ void BpeModel::split_into_symbols(std::string_view word, std::vector<Symbol>& sy
 
     const auto it = vocab_.find(lookup_text);
     if (it != vocab_.end()) {
-      if (pending_unk) {
-        push(pending_unk->id, pending_unk->byte_length);
-        pending_unk.reset();
+      if (has_pending_unk) {
+        push(*unk_id_, pending_unk_length);
+        has_pending_unk = false;
       }
       push(it->second, length);
       continue;
@@ -102,16 +104,17 @@ void BpeModel::split_into_symbols(std::string_view word, std::vector<Symbol>& sy
       if (!unk_id_) {
         throw Error("BPE unk_token \"" + *unk_token_ + "\" is not in model.vocab");
       }
-      if (pending_unk && fuse_unk_) {
-        pending_unk->byte_length += static_cast<uint32_t>(length);
+      if (has_pending_unk && fuse_unk_) {
+        pending_unk_length += static_cast<uint32_t>(length);
       } else {
-        if (pending_unk) push(pending_unk->id, pending_unk->byte_length);
-        pending_unk = Symbol{*unk_id_, 0, 0, static_cast<uint32_t>(length)};
+        if (has_pending_unk) push(*unk_id_, pending_unk_length);
+        has_pending_unk = true;
+        pending_unk_length = static_cast<uint32_t>(length);
       }
     }
     // Without an unk_token, Hugging Face drops a character that is not in the vocabulary.
   }
-  if (pending_unk) push(pending_unk->id, pending_unk->byte_length);
+  if (has_pending_unk) push(*unk_id_, pending_unk_length);
   if (!symbols.empty()) symbols.back().next = -1;
 }
 

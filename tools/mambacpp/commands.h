@@ -8,5 +8,6 @@ namespace mambacpp::cli {
 // A callback throws mambacpp::Error on bad input; main() prints it as one line.
 void add_generate_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 
 }  // namespace mambacpp::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
 
   mambacpp::cli::add_generate_command(app);
   mambacpp::cli::add_logits_command(app);
+  mambacpp::cli::add_tokenize_command(app);
 
   try {
     app.parse(argc, argv);
