@@ -1,5 +1,6 @@
 #include "ops/causal_conv1d.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "ops/activations.h"
@@ -7,39 +8,51 @@
 namespace mambacpp {
 
 namespace {
-// Channels a thread takes at a time.
-constexpr int64_t kChannelGrain = 16;
-// The longest conv window kept on the stack; longer ones use the heap.
-constexpr int64_t kMaxStackWindow = 16;
+// Channels a thread takes at a time: a multiple of the widest vector, so the inner loops
+// over channels vectorize.
+constexpr int64_t kChannelGrain = 64;
 }  // namespace
 
+// Works on blocks of channels with the channel index innermost, so every inner loop
+// runs over contiguous memory: `window` [K - 1 + L, block] is the state's K - 1 newest
+// inputs followed by the new ones, and `taps` [K, block] is the weight transposed.
 void causal_conv1d(const float* x, int64_t x_stride, int64_t L, int64_t C, int64_t K,
                    const float* weight, const float* bias, float* conv_state, bool apply_silu,
                    float* out, ThreadPool& pool) {
   pool.parallel_for(C, kChannelGrain, [&](int64_t c_begin, int64_t c_end) {
-    float stack_window[kMaxStackWindow];
-    std::vector<float> heap_window;
-    float* window = stack_window;
-    if (K > kMaxStackWindow) {
-      heap_window.resize(static_cast<size_t>(K));
-      window = heap_window.data();
+    const int64_t width = c_end - c_begin;
+    std::vector<float> window(static_cast<size_t>((K - 1 + L) * width));
+    std::vector<float> taps(static_cast<size_t>(K * width));
+
+    for (int64_t j = 0; j < width; ++j) {
+      const int64_t c = c_begin + j;
+      for (int64_t k = 0; k < K; ++k) taps[k * width + j] = weight[c * K + k];
+      for (int64_t k = 1; k < K; ++k) window[(k - 1) * width + j] = conv_state[c * K + k];
+    }
+    for (int64_t t = 0; t < L; ++t)
+      std::copy(x + t * x_stride + c_begin, x + t * x_stride + c_end,
+                window.begin() + (K - 1 + t) * width);
+
+    // out[t, c] = bias[c] + sum_k taps[k, c] * window[t + k, c]
+    for (int64_t t = 0; t < L; ++t) {
+      float* row = out + t * C + c_begin;
+      for (int64_t j = 0; j < width; ++j) row[j] = bias ? bias[c_begin + j] : 0.0f;
+      for (int64_t k = 0; k < K; ++k) {
+        const float* w = taps.data() + k * width;
+        const float* in = window.data() + (t + k) * width;
+        for (int64_t j = 0; j < width; ++j) row[j] += w[j] * in[j];
+      }
+      if (apply_silu)
+        for (int64_t j = 0; j < width; ++j) row[j] = silu(row[j]);
     }
 
-    for (int64_t c = c_begin; c < c_end; ++c) {
-      float* state = conv_state + c * K;
-      const float* w = weight + c * K;
-      for (int64_t k = 0; k < K; ++k) window[k] = state[k];
-
-      for (int64_t t = 0; t < L; ++t) {
-        for (int64_t k = 0; k + 1 < K; ++k) window[k] = window[k + 1];
-        window[K - 1] = x[t * x_stride + c];
-
-        float sum = bias ? bias[c] : 0.0f;
-        for (int64_t k = 0; k < K; ++k) sum += w[k] * window[k];
-        out[t * C + c] = apply_silu ? silu(sum) : sum;
+    // The new state is the last K inputs, oldest first.
+    for (int64_t j = 0; j < width; ++j) {
+      const int64_t c = c_begin + j;
+      for (int64_t k = 0; k < K; ++k) {
+        int64_t pos = L + k;  // index into [state's K columns, then L inputs]
+        conv_state[c * K + k] = pos < K ? conv_state[c * K + pos] : window[(pos - 1) * width + j];
       }
-
-      for (int64_t k = 0; k < K; ++k) state[k] = window[k];
     }
   });
 }
