@@ -5,13 +5,16 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "cli_common.h"
 #include "commands.h"
 #include "mambacpp/error.h"
 #include "mambacpp/model.h"
 #include "mambacpp/sampler.h"
+#include "mambacpp/tokenizer.h"
 #include "ops/linear.h"
+#include "runtime/stop_strings.h"
 
 namespace mambacpp::cli {
 
@@ -24,6 +27,7 @@ struct GenerateOptions {
   std::string prompt;
   std::string prompt_file;
   std::string ids;
+  std::string tokenizer_path;
   int64_t n_predict = 128;
   SamplerParams sampler;
   std::vector<std::string> stops;
@@ -35,18 +39,80 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::vector<int32_t> prompt_ids(const GenerateOptions& opt, const ModelConfig& config) {
-  if (!opt.prompt.empty() || !opt.prompt_file.empty())
-    throw Error(opt.model_dir + ": no tokenizer.json, so the prompt must be given as --ids");
+// The tokenizer of --tokenizer, else DIR/tokenizer.json, else none (ids in and out).
+std::optional<Tokenizer> load_tokenizer(const GenerateOptions& opt) {
+  if (!opt.tokenizer_path.empty()) return Tokenizer::from_file(opt.tokenizer_path);
+  if (std::filesystem::exists(std::filesystem::path(opt.model_dir) / "tokenizer.json"))
+    return Tokenizer::from_directory(opt.model_dir);
+  return std::nullopt;
+}
 
-  std::vector<int32_t> ids = parse_ids(opt.ids, "--ids");
-  if (ids.empty()) throw Error("--ids: no token ids given");
+std::vector<int32_t> prompt_ids(const GenerateOptions& opt, const ModelConfig& config,
+                                const std::optional<Tokenizer>& tokenizer) {
+  std::vector<int32_t> ids;
+  std::string flag;
+  if (!opt.ids.empty()) {
+    flag = "--ids";
+    ids = parse_ids(opt.ids, flag);
+  } else {
+    flag = opt.prompt_file.empty() ? "-p" : "-f";
+    if (!tokenizer)
+      throw Error(opt.model_dir + ": no tokenizer.json, so the prompt must be given as --ids "
+                                  "(or pass --tokenizer FILE)");
+    std::string text = opt.prompt_file.empty() ? opt.prompt : read_text_file(opt.prompt_file, "-f");
+    ids = tokenizer->encode(text);
+  }
+
+  if (ids.empty()) throw Error(flag + ": the prompt is empty; give at least one token");
   for (int32_t id : ids)
     if (id >= config.padded_vocab_size)
-      throw Error("--ids: token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+      throw Error(flag + ": token id " + std::to_string(id) + " is outside the vocabulary [0, " +
                   std::to_string(config.padded_vocab_size) + ") of " + opt.model_dir);
   return ids;
 }
+
+// Writes generated tokens to stdout as they come: text through the tokenizer's stream
+// decoder and the stop-string filter, or space-separated ids when there is no tokenizer.
+class OutputStream {
+ public:
+  OutputStream(const std::optional<Tokenizer>& tokenizer, const std::vector<std::string>& stops)
+      : tokenizer_(tokenizer), stops_(stops) {
+    if (tokenizer_) decoder_.emplace(*tokenizer_);
+  }
+
+  // Prints a token; returns false once a stop string has appeared.
+  bool write(int32_t token) {
+    if (!decoder_) {
+      std::printf(count_++ == 0 ? "%d" : " %d", token);
+      std::fflush(stdout);
+      return true;
+    }
+    print(stops_.push(decoder_->push(token)));
+    return !stops_.stopped();
+  }
+
+  void finish() {
+    if (!decoder_) {
+      if (count_ > 0) std::printf("\n");
+    } else {
+      print(stops_.push(decoder_->finish()));
+      print(stops_.finish());
+    }
+    std::fflush(stdout);
+  }
+
+ private:
+  static void print(const std::string& text) {
+    if (text.empty()) return;
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  }
+
+  const std::optional<Tokenizer>& tokenizer_;
+  std::optional<StreamDecoder> decoder_;
+  StopStringFilter stops_;
+  int64_t count_ = 0;
+};
 
 // Feeds the prompt in pieces of at most `chunk` tokens (bounding activation memory) and
 // returns the logits of its last token [padded_vocab].
@@ -63,41 +129,55 @@ std::vector<float> prefill(const Model& model, const std::vector<int32_t>& ids, 
   return logits;
 }
 
+void print_speed(const char* phase, int64_t tokens, double seconds) {
+  std::fprintf(stderr, "%s: %lld tokens in %.3f s (%.1f tokens/s)\n", phase,
+               static_cast<long long>(tokens), seconds, tokens / std::max(seconds, 1e-9));
+}
+
 void run_generate(const GenerateOptions& opt) {
+  if (opt.prompt.empty() && opt.prompt_file.empty() && opt.ids.empty())
+    throw Error("no prompt: give -p TEXT, -f FILE or --ids 1,2,3");
   auto model = Model::load(opt.model_dir);
   const ModelConfig& config = model->config();
-  std::vector<int32_t> ids = prompt_ids(opt, config);
+  std::optional<Tokenizer> tokenizer = load_tokenizer(opt);
+  std::vector<int32_t> ids = prompt_ids(opt, config, tokenizer);
+
+  // Never sample an id the tokenizer lacks, nor a padding row of the vocabulary.
+  int64_t vocab_limit = config.vocab_size;
+  if (tokenizer) vocab_limit = std::min<int64_t>(vocab_limit, tokenizer->vocab_size());
+  const int32_t eos = tokenizer ? tokenizer->eos_id() : -1;
 
   ThreadPool pool(opt.threads);
   set_blas_threads(opt.threads);
   State state = model->new_state();
-  Sampler sampler(opt.sampler, config.vocab_size);
+  Sampler sampler(opt.sampler, vocab_limit);
   for (int32_t id : ids) sampler.accept(id);
 
   auto prefill_start = Clock::now();
   std::vector<float> logits = prefill(*model, ids, opt.prefill_chunk, state, pool);
   double prefill_seconds = seconds_since(prefill_start);
 
+  OutputStream output(tokenizer, opt.stops);
   auto decode_start = Clock::now();
   int64_t generated = 0;
   for (int64_t i = 0; i < opt.n_predict; ++i) {
     int32_t token = sampler.sample(logits);
-    sampler.accept(token);
     ++generated;
-    std::printf(generated == 1 ? "%d" : " %d", token);
-    std::fflush(stdout);
+    if (token == eos) break;
+    sampler.accept(token);
+    if (!output.write(token)) break;
 
-    if (i + 1 < opt.n_predict) model->forward(std::span<const int32_t>(&token, 1), state, LogitsFor::Last, logits.data(), pool);
+    if (i + 1 < opt.n_predict)
+      model->forward(std::span<const int32_t>(&token, 1), state, LogitsFor::Last, logits.data(), pool);
   }
-  if (generated > 0) std::printf("\n");
+  output.finish();
   double decode_seconds = seconds_since(decode_start);
 
-  std::fprintf(stderr, "prefill: %zu tokens in %.3f s (%.1f tokens/s)\n", ids.size(), prefill_seconds,
-               ids.size() / std::max(prefill_seconds, 1e-9));
-  if (generated > 0)
-    std::fprintf(stderr, "decode: %lld tokens in %.3f s (%.1f tokens/s)\n",
-                 static_cast<long long>(generated), decode_seconds,
-                 generated / std::max(decode_seconds, 1e-9));
+  // Text output ends where the model stopped, without a newline of ours; start the report
+  // on a fresh line of the terminal.
+  if (tokenizer) std::fputc('\n', stderr);
+  print_speed("prefill", static_cast<int64_t>(ids.size()), prefill_seconds);
+  if (generated > 0) print_speed("decode", generated, decode_seconds);
 }
 
 }  // namespace
@@ -109,6 +189,8 @@ void add_generate_command(CLI::App& app) {
   auto* prompt = cmd->add_option("-p,--prompt", opt->prompt, "Prompt text (needs tokenizer.json)");
   auto* file = cmd->add_option("-f,--file", opt->prompt_file, "Read the prompt text from this file");
   auto* ids = cmd->add_option("--ids", opt->ids, "Prompt token ids, comma-separated");
+  cmd->add_option("--tokenizer", opt->tokenizer_path, "tokenizer.json to use instead of the model directory's")
+      ->check(CLI::ExistingFile);
   prompt->excludes(file)->excludes(ids);
   file->excludes(ids);
   cmd->add_option("-n,--n-predict", opt->n_predict, "Tokens to generate (0: only read the prompt)")
