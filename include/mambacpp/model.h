@@ -47,6 +47,10 @@ class Model {
   int64_t weight_bytes() const;
   // The dtype the weight matrices are used in: "F32", "BF16", "F16" or "mixed".
   std::string matrix_dtype_name() const;
+  // A hex digest that identifies this model: its config and every tensor's name, dtype,
+  // shape and sampled bytes. State files record it, so a state is never loaded into
+  // another model.
+  const std::string& fingerprint() const;
 
   // A state for a new sequence (all zeros).
   State new_state() const;

@@ -1,6 +1,7 @@
 #include "mambacpp/model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "io/checkpoint_files.h"
@@ -68,6 +69,39 @@ void embed_row(const Matrix& embedding, int32_t id, float* out) {
   }
 }
 
+// FNV-1a, 64 bits: enough to tell models apart, not a defence against forgery.
+void fnv1a(uint64_t& hash, const void* data, size_t n) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) hash = (hash ^ bytes[i]) * 0x100000001b3ull;
+}
+
+// Hashes the shapes that fix the state layout, and for every tensor its name, dtype,
+// shape and up to 4 KiB from its start, middle and end, so that two checkpoints of one
+// shape (a model and its fine-tune) differ without reading gigabytes.
+std::string checkpoint_fingerprint(const ModelConfig& c, const CheckpointFiles& files) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (int64_t v : {c.d_model, c.n_layer, c.padded_vocab_size, c.d_state, c.d_conv, c.d_inner,
+                    c.dt_rank, c.headdim, c.ngroups, c.d_ssm, static_cast<int64_t>(c.mixer)})
+    fnv1a(hash, &v, sizeof v);
+
+  std::vector<const TensorEntry*> tensors = files.all();
+  std::sort(tensors.begin(), tensors.end(),
+            [](const TensorEntry* a, const TensorEntry* b) { return a->name < b->name; });
+  for (const TensorEntry* t : tensors) {
+    fnv1a(hash, t->name.data(), t->name.size());
+    fnv1a(hash, dtype_name(t->dtype), 4);
+    for (int64_t d : t->shape) fnv1a(hash, &d, sizeof d);
+    size_t sample = std::min<size_t>(t->n_bytes, 4096);
+    fnv1a(hash, t->data, sample);
+    fnv1a(hash, t->data + (t->n_bytes - sample) / 2, sample);
+    fnv1a(hash, t->data + t->n_bytes - sample, sample);
+  }
+
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
 }  // namespace
 
 struct Model::Impl {
@@ -79,6 +113,7 @@ struct Model::Impl {
   std::vector<Block> blocks;
   std::vector<float> norm_f;       // [d_model]
   Matrix lm_head;                  // [padded_vocab, d_model]; the embedding when tied
+  std::string fingerprint;
 
   void build_blocks();
   WeightTable weight_table();
@@ -144,10 +179,13 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const LoadOptio
   if (impl->config.tie_embeddings) impl->lm_head = impl->embedding;
   for (auto& block : impl->blocks) block.mixer->finish_loading();
 
+  impl->fingerprint = checkpoint_fingerprint(impl->config, *impl->files);
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 
 const ModelConfig& Model::config() const { return impl_->config; }
+
+const std::string& Model::fingerprint() const { return impl_->fingerprint; }
 
 int64_t Model::weight_bytes() const {
   int64_t total = impl_->embedding.bytes() + static_cast<int64_t>(impl_->norm_f.size()) * 4;

@@ -14,6 +14,7 @@
 #include "mambacpp/sampler.h"
 #include "mambacpp/tokenizer.h"
 #include "ops/linear.h"
+#include "runtime/state_file.h"
 #include "runtime/stop_strings.h"
 
 namespace mambacpp::cli {
@@ -28,6 +29,9 @@ struct GenerateOptions {
   std::string prompt_file;
   std::string ids;
   std::string tokenizer_path;
+  std::string load_state_path;
+  std::string save_state_path;
+  std::string save_final_state_path;
   int64_t n_predict = 128;
   SamplerParams sampler;
   std::vector<std::string> stops;
@@ -149,28 +153,39 @@ void run_generate(const GenerateOptions& opt) {
 
   ThreadPool pool(opt.threads);
   set_blas_threads(opt.threads);
-  State state = model->new_state();
+  State state = opt.load_state_path.empty() ? model->new_state() : load_state(opt.load_state_path, *model);
   Sampler sampler(opt.sampler, vocab_limit);
   for (int32_t id : ids) sampler.accept(id);
 
   auto prefill_start = Clock::now();
   std::vector<float> logits = prefill(*model, ids, opt.prefill_chunk, state, pool);
   double prefill_seconds = seconds_since(prefill_start);
+  if (!opt.save_state_path.empty()) save_state(opt.save_state_path, *model, state);
 
   OutputStream output(tokenizer, opt.stops);
   auto decode_start = Clock::now();
   int64_t generated = 0;
+  std::optional<int32_t> unread;  // printed but not yet fed to the model
   for (int64_t i = 0; i < opt.n_predict; ++i) {
     int32_t token = sampler.sample(logits);
     ++generated;
     if (token == eos) break;
     sampler.accept(token);
+    unread = token;
     if (!output.write(token)) break;
 
-    if (i + 1 < opt.n_predict)
+    if (i + 1 < opt.n_predict) {
       model->forward(std::span<const int32_t>(&token, 1), state, LogitsFor::Last, logits.data(), pool);
+      unread.reset();
+    }
   }
   output.finish();
+
+  // The final state covers every printed token, so a later --load-state continues the text.
+  if (!opt.save_final_state_path.empty()) {
+    if (unread) model->forward(std::span<const int32_t>(&*unread, 1), state, LogitsFor::None, nullptr, pool);
+    save_state(opt.save_final_state_path, *model, state);
+  }
   double decode_seconds = seconds_since(decode_start);
 
   // Text output ends where the model stopped, without a newline of ours; start the report
@@ -213,6 +228,12 @@ void add_generate_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", opt->sampler.seed, "Random seed")->capture_default_str();
   cmd->add_option("--stop", opt->stops, "Stop when the output contains this string (repeatable)");
+  cmd->add_option("--load-state", opt->load_state_path,
+                  "Continue from a state saved by --save-state; the prompt is the text that follows it")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--save-state", opt->save_state_path, "Save the state after reading the prompt to this file");
+  cmd->add_option("--save-state-final", opt->save_final_state_path,
+                  "Save the state after the generated tokens to this file");
   cmd->add_option("--prefill-chunk", opt->prefill_chunk, "Prompt tokens per forward call during prefill")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
