@@ -74,7 +74,10 @@ TensorEntry parse_entry(const std::string& name, const nlohmann::json& info,
                    std::to_string(data_size) + " bytes");
 
   int64_t numel = checked_numel(entry.shape, path, name);
-  uint64_t expected = static_cast<uint64_t>(numel) * dtype_size(entry.dtype);
+  const uint64_t element_bytes = dtype_size(entry.dtype);
+  if (static_cast<uint64_t>(numel) > std::numeric_limits<uint64_t>::max() / element_bytes)
+    fail(path, "tensor '" + name + "' has a shape whose size in bytes overflows");
+  uint64_t expected = static_cast<uint64_t>(numel) * element_bytes;
   if (end - begin != expected)
     fail(path, "tensor '" + name + "' of dtype " + dtype_name(entry.dtype) + " and shape " +
                    shape_to_string(entry.shape) + " needs " + std::to_string(expected) +
