@@ -39,6 +39,17 @@ std::map<std::string, std::string> read_weight_map(const std::string& index_path
   return weight_map;
 }
 
+// Throws Error naming both files when one tensor name appears in two of them.
+void check_unique_names(const std::vector<const TensorEntry*>& tensors) {
+  std::map<std::string, const std::string*> file_of;
+  for (const TensorEntry* t : tensors) {
+    auto [it, inserted] = file_of.emplace(t->name, &t->file);
+    if (!inserted)
+      throw Error(t->file + ": tensor '" + t->name + "' appears in more than one shard (also in " +
+                  *it->second + ")");
+  }
+}
+
 }  // namespace
 
 CheckpointFiles CheckpointFiles::open(const std::string& dir) {
@@ -60,6 +71,9 @@ CheckpointFiles CheckpointFiles::open(const std::string& dir) {
       files.files_.push_back(std::make_unique<SafetensorsFile>(path.string()));
     }
     files.description_ = index.string();
+    // Before the weight_map check: with a name in two shards, find() may return the copy
+    // in the shard the index does not name.
+    check_unique_names(files.all());
     for (const auto& [name, shard] : weight_map) {
       const TensorEntry* entry = files.find(name);
       if (entry == nullptr || fs::path(entry->file).filename() != shard)
@@ -73,10 +87,6 @@ CheckpointFiles CheckpointFiles::open(const std::string& dir) {
     throw Error(dir + ": no model.safetensors or model.safetensors.index.json found");
   }
 
-  std::set<std::string> seen;
-  for (const TensorEntry* t : files.all())
-    if (!seen.insert(t->name).second)
-      throw Error(t->file + ": tensor '" + t->name + "' appears in more than one shard");
   return files;
 }
 
