@@ -15,6 +15,11 @@ namespace {
 
 using nlohmann::json;
 
+// The largest magnitude any integer size field may have. Released Mamba models stay far
+// below it (vocabularies of a few hundred thousand, widths of a few thousand), and it keeps
+// the shapes computed from two fields, such as 2 * expand * d_model, far from int64 overflow.
+constexpr int64_t kMaxSize = int64_t{1} << 24;
+
 // Reads typed fields out of one JSON object and names the file and field in each error.
 class FieldReader {
  public:
@@ -26,12 +31,13 @@ class FieldReader {
   int64_t integer(const char* key, int64_t fallback) const {
     if (!has(key)) return fallback;
     const json& v = object_[key];
-    if (v.is_number_integer()) return v.get<int64_t>();
-    if (v.is_number_float()) {
-      double d = v.get<double>();
-      if (std::floor(d) == d && std::abs(d) < 1e15) return static_cast<int64_t>(d);
-    }
-    fail(key, "must be an integer, got " + v.dump());
+    bool whole_float = v.is_number_float() && std::floor(v.get<double>()) == v.get<double>();
+    if (!v.is_number_integer() && !whole_float) fail(key, "must be an integer, got " + v.dump());
+    // Compared as a double first, so a value beyond the int64 range is never converted.
+    if (std::abs(v.get<double>()) > static_cast<double>(kMaxSize))
+      fail(key, "must be at most " + std::to_string(kMaxSize) + " in absolute value, got " +
+                    v.dump());
+    return v.is_number_float() ? static_cast<int64_t>(v.get<double>()) : v.get<int64_t>();
   }
 
   int64_t positive(const char* key, int64_t fallback) const {
@@ -222,7 +228,9 @@ void parse_hugging_face(const FieldReader& top, const std::string& model_type, M
   c.d_conv = top.positive("conv_kernel", 4);
   // HF allows a fractional expand (1.5) and takes int(expand * hidden_size).
   double expand = top.number("expand", 2.0);
-  if (!(expand > 0)) top.fail("expand", "must be positive, got " + std::to_string(expand));
+  if (!(expand > 0 && expand <= static_cast<double>(kMaxSize)))
+    top.fail("expand", "must be positive and at most " + std::to_string(kMaxSize) + ", got " +
+                           std::to_string(expand));
   c.expand = static_cast<int64_t>(expand);
   c.d_inner = top.positive("intermediate_size", static_cast<int64_t>(expand * c.d_model));
   c.dt_rank = top.integer_or_auto("time_step_rank", (c.d_model + 15) / 16);
