@@ -17,29 +17,32 @@ const CpuKernels& cpu_kernels_avx512();
 namespace {
 
 template <typename Widen, typename T>
-void gemv_rows_scalar(const T* W, const float* x, int64_t cols, int64_t row_begin,
-                      int64_t row_end, float* y, Widen widen) {
+void gemv_rows_scalar(const T* W, const float* x_all, int64_t cols, int64_t row_begin,
+                      int64_t row_end, float* y, int64_t n_x, int64_t y_stride, Widen widen) {
   for (int64_t r = row_begin; r < row_end; ++r) {
     const T* row = W + r * cols;
-    float sum = 0.0f;
-    for (int64_t k = 0; k < cols; ++k) sum += widen(row[k]) * x[k];
-    y[r] = sum;
+    for (int64_t b = 0; b < n_x; ++b) {
+      const float* x = x_all + b * cols;
+      float sum = 0.0f;
+      for (int64_t k = 0; k < cols; ++k) sum += widen(row[k]) * x[k];
+      y[b * y_stride + r] = sum;
+    }
   }
 }
 
 void gemv_f32_scalar(const float* W, const float* x, int64_t cols, int64_t row_begin,
-                     int64_t row_end, float* y) {
-  gemv_rows_scalar(W, x, cols, row_begin, row_end, y, [](float v) { return v; });
+                     int64_t row_end, float* y, int64_t n_x, int64_t y_stride) {
+  gemv_rows_scalar(W, x, cols, row_begin, row_end, y, n_x, y_stride, [](float v) { return v; });
 }
 
 void gemv_bf16_scalar(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
-                      int64_t row_end, float* y) {
-  gemv_rows_scalar(W, x, cols, row_begin, row_end, y, bf16_to_f32);
+                      int64_t row_end, float* y, int64_t n_x, int64_t y_stride) {
+  gemv_rows_scalar(W, x, cols, row_begin, row_end, y, n_x, y_stride, bf16_to_f32);
 }
 
 void gemv_f16_scalar(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
-                     int64_t row_end, float* y) {
-  gemv_rows_scalar(W, x, cols, row_begin, row_end, y, f16_to_f32);
+                     int64_t row_end, float* y, int64_t n_x, int64_t y_stride) {
+  gemv_rows_scalar(W, x, cols, row_begin, row_end, y, n_x, y_stride, f16_to_f32);
 }
 
 void selective_scan_scalar(const SelectiveScanArgs& a, float* ssm_state, float* y, int64_t c_begin,
@@ -71,8 +74,8 @@ void exp_scalar(const float* x, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = std::exp(x[i]);
 }
 
-const CpuKernels kScalar{"scalar", gemv_f32_scalar, gemv_bf16_scalar, gemv_f16_scalar,
-                         selective_scan_scalar, exp_scalar};
+const CpuKernels kScalar{"scalar",        gemv_f32_scalar,       gemv_bf16_scalar,
+                         gemv_f16_scalar, selective_scan_scalar, exp_scalar};
 
 const CpuKernels* choose_kernels() {
   auto available = available_cpu_kernels();

@@ -13,14 +13,17 @@ namespace mambacpp {
 struct CpuKernels {
   const char* isa;
 
-  // Matrix-vector rows: for r in [row_begin, row_end), y[r] = sum_k W[r, k] * x[k] over
-  // k < cols, with W row-major (row stride = cols) and all arithmetic in f32.
+  // Matrix-vector rows for a few vectors at once: for r in [row_begin, row_end) and
+  // b < n_x, y[b * y_stride + r] = sum_k W[r, k] * x[b * cols + k], with W row-major
+  // (row stride = cols) and all arithmetic in f32. Each row is read from memory once for
+  // all vectors, and each (r, b) is summed in the same order whatever n_x is, so a
+  // sequence's results never depend on which others share its batch.
   void (*gemv_f32)(const float* W, const float* x, int64_t cols, int64_t row_begin,
-                   int64_t row_end, float* y);
+                   int64_t row_end, float* y, int64_t n_x, int64_t y_stride);
   void (*gemv_bf16)(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
-                    int64_t row_end, float* y);
+                    int64_t row_end, float* y, int64_t n_x, int64_t y_stride);
   void (*gemv_f16)(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
-                   int64_t row_end, float* y);
+                   int64_t row_end, float* y, int64_t n_x, int64_t y_stride);
 
   // The Mamba-1 selective scan (see selective_scan.h) for channels [c_begin, c_end).
   void (*selective_scan_channels)(const SelectiveScanArgs& args, float* ssm_state, float* y,

@@ -15,6 +15,10 @@ namespace {
 // Rows of a matrix-vector product each thread takes at a time; large enough that a
 // range spans whole cache lines of y.
 constexpr int64_t kGemvGrain = 16;
+// Up to this many rows of x (a decode step of a batch of sequences) run the
+// matrix-vector kernels, which read each weight once for all rows and give every row the
+// same result whatever the batch; more rows (prefill) run sgemm.
+constexpr int64_t kMaxGemvVectors = 16;
 // Rows of a bf16/f16 weight widened to f32 at a time before sgemm.
 constexpr int64_t kWidenBlockRows = 256;
 
@@ -24,22 +28,23 @@ void add_bias(float* y, int64_t M, int64_t N, const float* bias) {
     for (int64_t n = 0; n < N; ++n) y[m * N + n] += bias[n];
 }
 
-// y[r] = W[r] · x for rows [begin, end).
-void gemv_rows(const CpuKernels& k, const Matrix& W, const float* x, int64_t begin, int64_t end,
-               float* y) {
+// y[m, r] = W[r] · x[m] for rows [begin, end) and the M rows of x.
+void gemv_rows(const CpuKernels& k, const Matrix& W, const float* x, int64_t M, int64_t begin,
+               int64_t end, float* y) {
+  const int64_t n = W.rows;
   switch (W.dtype) {
-    case DType::F32: k.gemv_f32(static_cast<const float*>(W.data), x, W.cols, begin, end, y); return;
-    case DType::BF16: k.gemv_bf16(static_cast<const uint16_t*>(W.data), x, W.cols, begin, end, y); return;
-    case DType::F16: k.gemv_f16(static_cast<const uint16_t*>(W.data), x, W.cols, begin, end, y); return;
+    case DType::F32: k.gemv_f32(static_cast<const float*>(W.data), x, W.cols, begin, end, y, M, n); return;
+    case DType::BF16: k.gemv_bf16(static_cast<const uint16_t*>(W.data), x, W.cols, begin, end, y, M, n); return;
+    case DType::F16: k.gemv_f16(static_cast<const uint16_t*>(W.data), x, W.cols, begin, end, y, M, n); return;
     default: break;
   }
   MAMBACPP_CHECK(false && "weight dtype must be F32, F16 or BF16");
 }
 
-void gemv(const float* x, const Matrix& W, float* y, ThreadPool& pool) {
+void gemv(const float* x, int64_t M, const Matrix& W, float* y, ThreadPool& pool) {
   const CpuKernels& k = active_cpu_kernels();
   pool.parallel_for(W.rows, kGemvGrain,
-                    [&](int64_t begin, int64_t end) { gemv_rows(k, W, x, begin, end, y); });
+                    [&](int64_t begin, int64_t end) { gemv_rows(k, W, x, M, begin, end, y); });
 }
 
 void widen_rows(const Matrix& W, int64_t row_begin, int64_t row_end, float* out) {
@@ -76,8 +81,8 @@ void set_blas_threads(int n_threads) { openblas_set_num_threads(std::max(1, n_th
 void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float* y,
             ThreadPool& pool) {
   if (M <= 0 || W.rows == 0) return;
-  if (M == 1) {
-    gemv(x, W, y, pool);
+  if (M <= kMaxGemvVectors) {
+    gemv(x, M, W, y, pool);
   } else {
     gemm(x, M, W, y);
   }
@@ -85,8 +90,7 @@ void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float
 }
 
 void linear_reference(const float* x, int64_t M, const Matrix& W, const float* bias, float* y) {
-  for (int64_t m = 0; m < M; ++m)
-    gemv_rows(cpu_kernels_scalar(), W, x + m * W.cols, 0, W.rows, y + m * W.rows);
+  gemv_rows(cpu_kernels_scalar(), W, x, M, 0, W.rows, y);
   add_bias(y, M, W.rows, bias);
 }
 

@@ -60,59 +60,66 @@ void check_args(const SsdScanArgs& a) {
 
 // Work buffers of one chunked scan, sized for its largest chunk.
 struct ChunkBuffers {
-  std::vector<double> log_decay;  // [H, T]: Σ_{r <= t} Δ_r A[h] inside the chunk
   std::vector<float> scores;      // [G, T, T]: C_t · B_s per group
-  std::vector<float> mixing;      // [H, T, T]: scores ∘ exp(decay from s to t) Δ_s, s <= t
-  std::vector<float> x_to_state;  // [T, H * P]: x_s exp(decay from s to chunk end) Δ_s
+  std::vector<float> mixing;      // [H, T, T]: scores ∘ decay(s → t) Δ_s for s <= t, else 0
+  std::vector<float> x_to_state;  // [T, H * P]: x_s decay(s → chunk end) Δ_s
 };
 
-// Does the element-wise work of one chunk for heads [h_begin, h_end). It builds the decay
-// sums, the masked mixing matrices and the inputs scaled for the state update. It also
-// scales the incoming state's output (already in y) and decays the state over the chunk.
+// Does the element-wise work of one chunk for heads [h_begin, h_end). It builds the masked
+// mixing matrices and the inputs scaled for the state update. It also scales the incoming
+// state's output (already in y) and decays the state over the chunk.
+//
+// decay(s → t) = exp(Σ_{r=s+1..t} Δ_r A) is the product of the step decays
+// exp(Δ_r A) for r in (s, t]. Row t of the decay matrix is row t - 1 times exp(Δ_t A), so
+// the chunk needs T exponentials per head instead of T²/2. The rows are kept in double,
+// which bounds the rounding of a product of up to T factors far below float precision.
 void prepare_chunk_heads(const SsdScanArgs& a, int64_t t0, int64_t T, int64_t h_begin,
                          int64_t h_end, ChunkBuffers& buf, float* ssm_state, float* y) {
   const int64_t P = a.P, N = a.N, HP = a.H * a.P, heads_per_group = a.H / a.G;
+  std::vector<double> step_decay(static_cast<size_t>(T));
+  std::vector<double> decay_row(static_cast<size_t>(T));
+  std::vector<float> dt(static_cast<size_t>(T));
+
   for (int64_t h = h_begin; h < h_end; ++h) {
     const int64_t g = h / heads_per_group;
-    // Summed in double: differences of these sums are the decay exponents, and a long
-    // chunk with fast decay would otherwise lose digits to cancellation.
-    double* cum = buf.log_decay.data() + h * T;
-    double running = 0.0;
     for (int64_t t = 0; t < T; ++t) {
-      running += static_cast<double>(a.dt[(t0 + t) * a.H + h]) * a.A[h];
-      cum[t] = running;
+      dt[t] = a.dt[(t0 + t) * a.H + h];
+      step_decay[t] = std::exp(static_cast<double>(dt[t]) * a.A[h]);
     }
-    const double total = cum[T - 1];
 
-    // y_t += exp(cum_t) C_t · S: scale the incoming-state term computed by sgemm.
+    // y_t += decay(chunk start → t) C_t · S, where the state also decays by token 0's step:
+    // scale the incoming-state term that sgemm wrote.
+    double from_start = 1.0;
     for (int64_t t = 0; t < T; ++t) {
-      const float scale = static_cast<float>(std::exp(cum[t]));
+      from_start *= step_decay[t];
+      const float scale = static_cast<float>(from_start);
       float* y_row = y + (t0 + t) * HP + h * P;
       for (int64_t p = 0; p < P; ++p) y_row[p] *= scale;
     }
 
-    // mixing[t, s] = (C_t · B_s) exp(cum_t - cum_s) Δ_s for s <= t, else 0.
+    // mixing[t, s] = (C_t · B_s) decay(s → t) Δ_s for s <= t, else 0.
     const float* scores = buf.scores.data() + g * T * T;
     float* mixing = buf.mixing.data() + h * T * T;
     for (int64_t t = 0; t < T; ++t) {
-      for (int64_t s = 0; s <= t; ++s) {
-        const float dt_s = a.dt[(t0 + s) * a.H + h];
-        mixing[t * T + s] = scores[t * T + s] * std::exp(static_cast<float>(cum[t] - cum[s])) * dt_s;
-      }
-      for (int64_t s = t + 1; s < T; ++s) mixing[t * T + s] = 0.0f;
+      for (int64_t s = 0; s < t; ++s) decay_row[s] *= step_decay[t];
+      decay_row[t] = 1.0;
+      float* mixing_row = mixing + t * T;
+      const float* scores_row = scores + t * T;
+      for (int64_t s = 0; s <= t; ++s)
+        mixing_row[s] = scores_row[s] * static_cast<float>(decay_row[s]) * dt[s];
+      for (int64_t s = t + 1; s < T; ++s) mixing_row[s] = 0.0f;
     }
 
-    // x_to_state[s, h] = x_s[h] exp(total - cum_s) Δ_s, the inputs as they reach the end.
+    // x_to_state[s, h] = x_s[h] decay(s → T - 1) Δ_s: decay_row now holds row T - 1.
     for (int64_t s = 0; s < T; ++s) {
-      const float weight =
-          std::exp(static_cast<float>(total - cum[s])) * a.dt[(t0 + s) * a.H + h];
+      const float weight = static_cast<float>(decay_row[s]) * dt[s];
       const float* x_row = a.x + (t0 + s) * a.x_stride + h * P;
       float* out = buf.x_to_state.data() + s * HP + h * P;
       for (int64_t p = 0; p < P; ++p) out[p] = x_row[p] * weight;
     }
 
-    // S ← exp(total) S, before the chunk's inputs are added.
-    const float state_decay = static_cast<float>(std::exp(total));
+    // S ← decay(chunk start → T - 1) S, before the chunk's inputs are added.
+    const float state_decay = static_cast<float>(from_start);
     float* S = ssm_state + h * P * N;
     for (int64_t i = 0; i < P * N; ++i) S[i] *= state_decay;
   }
@@ -140,7 +147,6 @@ void ssd_scan_chunked(const SsdScanArgs& a, float* ssm_state, float* y, ThreadPo
   const int64_t T_max = std::min(a.chunk_size, a.L);
 
   ChunkBuffers buf;
-  buf.log_decay.resize(static_cast<size_t>(H * T_max));
   buf.scores.resize(static_cast<size_t>(G * T_max * T_max));
   buf.mixing.resize(static_cast<size_t>(H * T_max * T_max));
   buf.x_to_state.resize(static_cast<size_t>(T_max * HP));

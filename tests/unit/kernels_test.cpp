@@ -39,8 +39,8 @@ TEST(CpuKernels, EverySetMatchesScalarF32) {
       auto W = random_floats(rows * cols + offset, 1);
       auto x = random_floats(cols + offset, 2);
       std::vector<float> expected(rows), actual(rows);
-      scalar.gemv_f32(W.data() + offset, x.data() + offset, cols, 0, rows, expected.data());
-      k->gemv_f32(W.data() + offset, x.data() + offset, cols, 0, rows, actual.data());
+      scalar.gemv_f32(W.data() + offset, x.data() + offset, cols, 0, rows, expected.data(), 1, rows);
+      k->gemv_f32(W.data() + offset, x.data() + offset, cols, 0, rows, actual.data(), 1, rows);
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_NEAR(actual[r], expected[r], tolerance(cols))
             << k->isa << " cols " << cols << " offset " << offset << " row " << r;
@@ -61,13 +61,13 @@ TEST(CpuKernels, EverySetMatchesScalarBf16AndF16) {
       auto x = random_floats(cols + offset, 4);
       std::vector<float> expected(rows), actual(rows);
 
-      scalar.gemv_bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, expected.data());
-      k->gemv_bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, actual.data());
+      scalar.gemv_bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, expected.data(), 1, rows);
+      k->gemv_bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, actual.data(), 1, rows);
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_NEAR(actual[r], expected[r], tolerance(cols)) << k->isa << " bf16 cols " << cols;
 
-      scalar.gemv_f16(f16.data() + offset, x.data() + offset, cols, 0, rows, expected.data());
-      k->gemv_f16(f16.data() + offset, x.data() + offset, cols, 0, rows, actual.data());
+      scalar.gemv_f16(f16.data() + offset, x.data() + offset, cols, 0, rows, expected.data(), 1, rows);
+      k->gemv_f16(f16.data() + offset, x.data() + offset, cols, 0, rows, actual.data(), 1, rows);
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_NEAR(actual[r], expected[r], tolerance(cols)) << k->isa << " f16 cols " << cols;
     });
@@ -79,15 +79,33 @@ TEST(CpuKernels, ScalarMatchesHandComputedProduct) {
   const float W[] = {1, 2, 3, -1, 0.5f, 4};
   const float x[] = {2, -1, 0.25f};
   float y[2];
-  cpu_kernels_scalar().gemv_f32(W, x, 3, 0, 2, y);
+  cpu_kernels_scalar().gemv_f32(W, x, 3, 0, 2, y, 1, 2);
   EXPECT_FLOAT_EQ(y[0], 1 * 2 + 2 * -1 + 3 * 0.25f);
   EXPECT_FLOAT_EQ(y[1], -1 * 2 + 0.5f * -1 + 4 * 0.25f);
+}
+
+// A row's result must not depend on how many vectors share the call: batched decode
+// relies on it for sequences that never influence each other.
+TEST(GemvKernels, BatchedRowsEqualSingleRowsBitForBit) {
+  const int64_t rows = 37, cols = 131, n_x = 5;
+  auto W = random_floats(rows * cols, 21);
+  auto x = random_floats(n_x * cols, 22);
+  for (const CpuKernels* k : available_cpu_kernels()) {
+    std::vector<float> batched(n_x * rows);
+    k->gemv_f32(W.data(), x.data(), cols, 0, rows, batched.data(), n_x, rows);
+    for (int64_t b = 0; b < n_x; ++b) {
+      std::vector<float> single(rows);
+      k->gemv_f32(W.data(), x.data() + b * cols, cols, 0, rows, single.data(), 1, rows);
+      for (int64_t r = 0; r < rows; ++r)
+        ASSERT_EQ(batched[b * rows + r], single[r]) << k->isa << " vector " << b << " row " << r;
+    }
+  }
 }
 
 TEST(Linear, BlasAndGemvPathsMatchReference) {
   ThreadPool pool(2);
   for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
-    for (int64_t M : {1, 2, 7}) {
+    for (int64_t M : {1, 2, 7, 16, 17, 40}) {
       const int64_t N = 300, K = 77;
       auto values = random_floats(N * K, 5);
       std::vector<float> f32 = values;

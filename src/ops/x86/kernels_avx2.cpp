@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "ops/dtype.h"
 #include "ops/cpu_kernels.h"
+#include "ops/dtype.h"
 
 namespace mambacpp {
 
@@ -43,36 +43,43 @@ inline __m256 load_f16(const uint16_t* p) {
 
 // Four accumulators hide the FMA latency; the tail past a multiple of 8 is scalar.
 template <typename T, typename Load, typename Widen>
-void gemv_rows(const T* W, const float* x, int64_t cols, int64_t row_begin, int64_t row_end,
-               float* y, Load load, Widen widen) {
+void gemv_rows(const T* W, const float* x_all, int64_t cols, int64_t row_begin, int64_t row_end,
+               float* y, int64_t n_x, int64_t y_stride, Load load, Widen widen) {
   int64_t cols32 = cols / 32 * 32;
   int64_t cols8 = cols / 8 * 8;
   for (int64_t r = row_begin; r < row_end; ++r) {
     const T* row = W + r * cols;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-    int64_t k = 0;
-    for (; k < cols32; k += 32) {
-      acc0 = _mm256_fmadd_ps(load(row + k), _mm256_loadu_ps(x + k), acc0);
-      acc1 = _mm256_fmadd_ps(load(row + k + 8), _mm256_loadu_ps(x + k + 8), acc1);
-      acc2 = _mm256_fmadd_ps(load(row + k + 16), _mm256_loadu_ps(x + k + 16), acc2);
-      acc3 = _mm256_fmadd_ps(load(row + k + 24), _mm256_loadu_ps(x + k + 24), acc3);
+    for (int64_t b = 0; b < n_x; ++b) {
+      const float* x = x_all + b * cols;
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+      __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+      int64_t k = 0;
+      for (; k < cols32; k += 32) {
+        acc0 = _mm256_fmadd_ps(load(row + k), _mm256_loadu_ps(x + k), acc0);
+        acc1 = _mm256_fmadd_ps(load(row + k + 8), _mm256_loadu_ps(x + k + 8), acc1);
+        acc2 = _mm256_fmadd_ps(load(row + k + 16), _mm256_loadu_ps(x + k + 16), acc2);
+        acc3 = _mm256_fmadd_ps(load(row + k + 24), _mm256_loadu_ps(x + k + 24), acc3);
+      }
+      for (; k < cols8; k += 8) acc0 = _mm256_fmadd_ps(load(row + k), _mm256_loadu_ps(x + k), acc0);
+      float sum =
+          horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+      for (; k < cols; ++k) sum += widen(row[k]) * x[k];
+      y[b * y_stride + r] = sum;
     }
-    for (; k < cols8; k += 8) acc0 = _mm256_fmadd_ps(load(row + k), _mm256_loadu_ps(x + k), acc0);
-    float sum = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-    for (; k < cols; ++k) sum += widen(row[k]) * x[k];
-    y[r] = sum;
   }
 }
 
-void gemv_f32(const float* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
-  gemv_rows(W, x, cols, rb, re, y, load_f32, [](float v) { return v; });
+void gemv_f32(const float* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y,
+              int64_t n_x, int64_t y_stride) {
+  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, load_f32, [](float v) { return v; });
 }
-void gemv_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
-  gemv_rows(W, x, cols, rb, re, y, load_bf16, widen_bf16);
+void gemv_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y,
+               int64_t n_x, int64_t y_stride) {
+  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, load_bf16, widen_bf16);
 }
-void gemv_f16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
-  gemv_rows(W, x, cols, rb, re, y, load_f16, f16_to_f32);
+void gemv_f16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y,
+              int64_t n_x, int64_t y_stride) {
+  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, load_f16, f16_to_f32);
 }
 
 // exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2) / 2; e^r by its Taylor
@@ -92,7 +99,8 @@ __m256 exp_vector(__m256 x) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  __m256i exponent =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
 }
 
@@ -132,7 +140,8 @@ void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float
       __m256 acc = _mm256_setzero_ps();
       for (int64_t n = 0; n < N8; n += 8) {
         __m256 dA = exp_vector(_mm256_mul_ps(dt_v, _mm256_loadu_ps(A + n)));
-        __m256 h_v = _mm256_fmadd_ps(dA, _mm256_loadu_ps(h + n), _mm256_mul_ps(dt_x, _mm256_loadu_ps(B + n)));
+        __m256 h_v = _mm256_fmadd_ps(dA, _mm256_loadu_ps(h + n),
+                                     _mm256_mul_ps(dt_x, _mm256_loadu_ps(B + n)));
         _mm256_storeu_ps(h + n, h_v);
         acc = _mm256_fmadd_ps(h_v, _mm256_loadu_ps(C + n), acc);
       }

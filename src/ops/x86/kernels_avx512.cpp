@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "ops/dtype.h"
 #include "ops/cpu_kernels.h"
+#include "ops/dtype.h"
 
 namespace mambacpp {
 
@@ -34,36 +34,44 @@ inline __m512 load_f16(const uint16_t* p) {
 
 // Four accumulators hide the FMA latency; the tail past a multiple of 16 is scalar.
 template <typename T, typename Load, typename Widen>
-void gemv_rows(const T* W, const float* x, int64_t cols, int64_t row_begin, int64_t row_end,
-               float* y, Load load, Widen widen) {
+void gemv_rows(const T* W, const float* x_all, int64_t cols, int64_t row_begin, int64_t row_end,
+               float* y, int64_t n_x, int64_t y_stride, Load load, Widen widen) {
   int64_t cols64 = cols / 64 * 64;
   int64_t cols16 = cols / 16 * 16;
   for (int64_t r = row_begin; r < row_end; ++r) {
     const T* row = W + r * cols;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k < cols64; k += 64) {
-      acc0 = _mm512_fmadd_ps(load(row + k), _mm512_loadu_ps(x + k), acc0);
-      acc1 = _mm512_fmadd_ps(load(row + k + 16), _mm512_loadu_ps(x + k + 16), acc1);
-      acc2 = _mm512_fmadd_ps(load(row + k + 32), _mm512_loadu_ps(x + k + 32), acc2);
-      acc3 = _mm512_fmadd_ps(load(row + k + 48), _mm512_loadu_ps(x + k + 48), acc3);
+    for (int64_t b = 0; b < n_x; ++b) {
+      const float* x = x_all + b * cols;
+      __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+      __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+      int64_t k = 0;
+      for (; k < cols64; k += 64) {
+        acc0 = _mm512_fmadd_ps(load(row + k), _mm512_loadu_ps(x + k), acc0);
+        acc1 = _mm512_fmadd_ps(load(row + k + 16), _mm512_loadu_ps(x + k + 16), acc1);
+        acc2 = _mm512_fmadd_ps(load(row + k + 32), _mm512_loadu_ps(x + k + 32), acc2);
+        acc3 = _mm512_fmadd_ps(load(row + k + 48), _mm512_loadu_ps(x + k + 48), acc3);
+      }
+      for (; k < cols16; k += 16)
+        acc0 = _mm512_fmadd_ps(load(row + k), _mm512_loadu_ps(x + k), acc0);
+      float sum =
+          _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+      for (; k < cols; ++k) sum += widen(row[k]) * x[k];
+      y[b * y_stride + r] = sum;
     }
-    for (; k < cols16; k += 16) acc0 = _mm512_fmadd_ps(load(row + k), _mm512_loadu_ps(x + k), acc0);
-    float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
-    for (; k < cols; ++k) sum += widen(row[k]) * x[k];
-    y[r] = sum;
   }
 }
 
-void gemv_f32(const float* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
-  gemv_rows(W, x, cols, rb, re, y, load_f32, [](float v) { return v; });
+void gemv_f32(const float* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y,
+              int64_t n_x, int64_t y_stride) {
+  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, load_f32, [](float v) { return v; });
 }
-void gemv_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
-  gemv_rows(W, x, cols, rb, re, y, load_bf16, widen_bf16);
+void gemv_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y,
+               int64_t n_x, int64_t y_stride) {
+  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, load_bf16, widen_bf16);
 }
-void gemv_f16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y) {
-  gemv_rows(W, x, cols, rb, re, y, load_f16, f16_to_f32);
+void gemv_f16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y,
+              int64_t n_x, int64_t y_stride) {
+  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, load_f16, f16_to_f32);
 }
 
 // exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2) / 2; e^r by its Taylor
