@@ -18,7 +18,7 @@ struct TokenizerImpl;
 
 // A Hugging Face `tokenizers` pipeline read from tokenizer.json: added tokens, normalizer,
 // pre-tokenizer, BPE model, post-processor and decoder. Encoding returns the same ids as
-// tokenizers 0.23 for the supported component types (listed in docs/tokenizer.md). Any
+// tokenizers 0.23.2 for the supported component types (listed in docs/tokenizer.md). Any
 // other component type is rejected at load time with mambacpp::Error.
 //
 // Methods are safe to call from several threads at once: encode() serializes callers on
@@ -48,7 +48,7 @@ class Tokenizer {
   // Byte sequences that are not valid UTF-8 become U+FFFD, one per maximal invalid subpart.
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;
 
-  // Number of ids, added tokens included (50277 for GPT-NeoX-20B).
+  // One more than the largest id, added tokens included (50277 for GPT-NeoX-20B).
   std::size_t vocab_size() const;
 
   // Id of the end-of-sequence token: eos_token from tokenizer_config.json when loaded with
@@ -56,8 +56,9 @@ class Tokenizer {
   // token; -1 when none is.
   int32_t eos_id() const;
 
-  // Token string of an id as stored in tokenizer.json (byte-level form, e.g. "Ġworld"),
-  // or nullopt for an id outside the vocabulary.
+  // Token string of an id: the model's token in byte-level form (e.g. "Ġworld"), or an added
+  // token's content (after the normalizer when the token is normalized, as Hugging Face
+  // decodes it). Returns nullopt for an id outside the vocabulary.
   std::optional<std::string> id_to_token(int32_t id) const;
 
   // Id of a token string (byte-level form), added tokens first, or nullopt.
@@ -66,7 +67,9 @@ class Tokenizer {
   // Whether the id belongs to an added token marked "special".
   bool is_special(int32_t id) const;
 
-  // Token strings of ids, as Hugging Face `Encoding.tokens` shows them.
+  // Token strings of ids (id_to_token, with "" for an unknown id). These equal Hugging Face's
+  // Encoding.tokens except for lstrip/rstrip added tokens, which Hugging Face shows with the
+  // white space they absorbed.
   std::vector<std::string> ids_to_tokens(std::span<const int32_t> ids) const;
 
  private:

@@ -49,16 +49,40 @@ const ByteLevelAlphabet& byte_level_alphabet() {
 
 namespace {
 
-// Oniguruma, which Hugging Face tokenizers uses, matches \s against the Unicode White_Space
-// property. PCRE2's \s with UCP also matches U+180E, so the class is spelled out instead.
+// Tokenizers 0.23.2 (Oniguruma) matches \s against the Unicode White_Space property. PCRE2's
+// \s is ASCII-only without PCRE2_UCP and also matches U+180E with it, so the class is
+// spelled out instead.
 constexpr char kWhiteSpace[] =
     "\\x{9}-\\x{D}\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}"
     "\\x{202F}\\x{205F}\\x{3000}";
 
+// Letters and numbers that Unicode 15.0 and 16.0 added. Tokenizers 0.23.2 classifies text
+// with Unicode 16.0 data, but PCRE2 10.42 (Debian 12) has Unicode 14.0 tables, where these
+// are unassigned. Adding them to \p{L} and \p{N} is harmless with a newer PCRE2.
+// NOTE: characters that Unicode 17.0 added are not letters or numbers to tokenizers 0.23.2;
+// a PCRE2 built with Unicode 17.0 data would class them differently.
+constexpr char kLettersSinceUnicode15[] =
+    "\\x{1C89}-\\x{1C8A}\\x{A7CB}-\\x{A7CD}\\x{A7DA}-\\x{A7DC}\\x{105C0}-\\x{105F3}"
+    "\\x{10D4A}-\\x{10D65}\\x{10D6F}-\\x{10D85}\\x{10EC2}-\\x{10EC4}"
+    "\\x{1123F}-\\x{11240}\\x{11380}-\\x{11389}\\x{1138B}\\x{1138E}"
+    "\\x{11390}-\\x{113B5}\\x{113B7}\\x{113D1}\\x{113D3}\\x{11BC0}-\\x{11BE0}"
+    "\\x{11F02}\\x{11F04}-\\x{11F10}\\x{11F12}-\\x{11F33}\\x{1342F}"
+    "\\x{13441}-\\x{13446}\\x{13460}-\\x{143FA}\\x{16100}-\\x{1611D}"
+    "\\x{16D40}-\\x{16D6C}\\x{18CFF}\\x{1B132}\\x{1B155}\\x{1DF25}-\\x{1DF2A}"
+    "\\x{1E030}-\\x{1E06D}\\x{1E4D0}-\\x{1E4EB}\\x{1E5D0}-\\x{1E5ED}\\x{1E5F0}"
+    "\\x{2B739}\\x{2EBF0}-\\x{2EE5D}\\x{31350}-\\x{323AF}";
+constexpr char kNumbersSinceUnicode15[] =
+    "\\x{10D40}-\\x{10D49}\\x{116D0}-\\x{116E3}\\x{11BF0}-\\x{11BF9}"
+    "\\x{11F50}-\\x{11F59}\\x{16130}-\\x{16139}\\x{16D70}-\\x{16D79}"
+    "\\x{1CCF0}-\\x{1CCF9}\\x{1D2C0}-\\x{1D2D3}\\x{1E4F0}-\\x{1E4F9}"
+    "\\x{1E5F1}-\\x{1E5FA}";
+
 std::string gpt2_pattern() {
-  const std::string ws = kWhiteSpace;
-  return "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" + ws + "\\p{L}\\p{N}]+|[" + ws +
-         "]+(?![^" + ws + "])|[" + ws + "]+";
+  const std::string space = kWhiteSpace;
+  const std::string letter = std::string("\\p{L}") + kLettersSinceUnicode15;
+  const std::string number = std::string("\\p{N}") + kNumbersSinceUnicode15;
+  return "'s|'t|'re|'ve|'m|'ll|'d| ?[" + letter + "]+| ?[" + number + "]+| ?[^" + space + letter +
+         number + "]+|[" + space + "]+(?![^" + space + "])|[" + space + "]+";
 }
 
 }  // namespace

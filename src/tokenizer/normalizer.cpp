@@ -2,11 +2,14 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <memory>
 #include <new>
 
 #include "mambacpp/error.h"
+#include "tokenizer/utf8.h"
 
 namespace mambacpp::tokenizer_detail {
 
@@ -42,11 +45,59 @@ void append_utf8proc_normalized(std::string_view chunk, NormalizationForm form,
   out.append(reinterpret_cast<const char*>(result), static_cast<std::size_t>(length));
 }
 
+struct CodePointRange {
+  char32_t first;
+  char32_t last;
+};
+
+// Characters with a combining class or a canonical decomposition in utf8proc 2.8 (Unicode
+// 15.0) that tokenizers 0.23.2 leaves as they are, because its normalization tables predate
+// them: it neither reorders nor composes them. Found by running every such character of
+// utf8proc through tokenizers 0.23.2 and comparing the NFC output.
+// NOTE: a utf8proc with Unicode 15.1 or later data has more marks that would need to be
+// listed here.
+constexpr CodePointRange kUnknownToTokenizers[] = {
+    {0x7FD, 0x7FD},     {0x898, 0x89F},     {0x8CA, 0x8D3},     {0x9FE, 0x9FE},
+    {0xC3C, 0xC3C},     {0xD3B, 0xD3C},     {0xEBA, 0xEBA},     {0x1715, 0x1715},
+    {0x1ABF, 0x1ACE},   {0x1DF6, 0x1DFA},   {0xA82C, 0xA82C},   {0x10D24, 0x10D27},
+    {0x10EAB, 0x10EAC}, {0x10EFD, 0x10EFF}, {0x10F46, 0x10F50}, {0x10F82, 0x10F85},
+    {0x11070, 0x11070}, {0x1133B, 0x1133B}, {0x1145E, 0x1145E}, {0x11839, 0x1183A},
+    {0x11930, 0x11930}, {0x11938, 0x11938}, {0x1193D, 0x1193E}, {0x11943, 0x11943},
+    {0x119E0, 0x119E0}, {0x11A34, 0x11A34}, {0x11A47, 0x11A47}, {0x11A99, 0x11A99},
+    {0x11D42, 0x11D42}, {0x11D44, 0x11D45}, {0x11D97, 0x11D97}, {0x11F41, 0x11F42},
+    {0x16FF0, 0x16FF1}, {0x1E08F, 0x1E08F}, {0x1E130, 0x1E136}, {0x1E2AE, 0x1E2AE},
+    {0x1E2EC, 0x1E2EF}, {0x1E4EC, 0x1E4EF},
+};
+
+bool unknown_to_tokenizers(char32_t cp) {
+  const auto it = std::upper_bound(std::begin(kUnknownToTokenizers), std::end(kUnknownToTokenizers), cp,
+                                   [](char32_t value, const CodePointRange& range) { return value < range.first; });
+  return it != std::begin(kUnknownToTokenizers) && cp <= std::prev(it)->last;
+}
+
+// Normalizes a chunk, treating the characters of kUnknownToTokenizers as tokenizers does:
+// as unassigned starters, which nothing reorders across or composes with. Each one is
+// copied as is and the text between them is normalized on its own.
+void append_chunk_normalized(std::string_view chunk, NormalizationForm form, std::string& out) {
+  std::size_t start = 0;
+  std::size_t pos = 0;
+  while (pos < chunk.size()) {
+    const std::size_t length = utf8_sequence_length(static_cast<unsigned char>(chunk[pos]));
+    if (length >= 2 && unknown_to_tokenizers(decode_code_point(chunk, pos))) {
+      if (pos > start) append_utf8proc_normalized(chunk.substr(start, pos - start), form, out);
+      out.append(chunk.substr(pos, length));
+      start = pos + length;
+    }
+    pos += length;
+  }
+  if (start < chunk.size()) append_utf8proc_normalized(chunk.substr(start), form, out);
+}
+
 }  // namespace
 
 // ASCII characters are unchanged by every normalization form, and a character is only
 // affected by the combining marks that follow it up to the next starter. So the text is
-// copied ASCII run by ASCII run, and utf8proc only sees each non-ASCII run together with
+// copied ASCII run by ASCII run, and utf8proc only gets each non-ASCII run together with
 // the ASCII character just before it (which a following mark may compose with).
 void append_normalized(std::string_view text, NormalizationForm form, std::string& out) {
   std::size_t pos = 0;
@@ -65,7 +116,7 @@ void append_normalized(std::string_view text, NormalizationForm form, std::strin
     while (run_end < text.size() && static_cast<unsigned char>(text[run_end]) >= 0x80) {
       ++run_end;
     }
-    append_utf8proc_normalized(text.substr(chunk_start, run_end - chunk_start), form, out);
+    append_chunk_normalized(text.substr(chunk_start, run_end - chunk_start), form, out);
     pos = run_end;
   }
 }

@@ -125,8 +125,8 @@ void TokenizerImpl::encode(std::string_view text, bool add_special_tokens,
   std::lock_guard<std::mutex> lock(mutex);
 
   // Added tokens are found first: those with normalized = false in the raw text, then the
-  // others in each normalized piece between them. The normalizer never sees across an
-  // added token, matching Hugging Face.
+  // others in each normalized piece between them. No normalized piece spans an added
+  // token, matching Hugging Face.
   raw_token_matcher.split(text, raw_splits);
   const std::vector<Split> raw = raw_splits;  // the loop below reuses the member buffers
   for (const Split& raw_split : raw) {

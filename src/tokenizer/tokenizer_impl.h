@@ -86,7 +86,7 @@ struct TokenizerImpl {
 
   void encode(std::string_view text, bool add_special_tokens, std::vector<int32_t>& out) const;
 
-  // Appends the ids of one normalized piece that holds no added token.
+  // Appends the ids of one normalized piece that contains no added token.
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
 

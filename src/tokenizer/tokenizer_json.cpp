@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 
 // Ids are stored in dense tables, so a bound keeps a corrupt id from exhausting memory.
-// NOTE: the largest published vocabularies have about 260,000 ids.
+// NOTE: 2^24 is an arbitrary bound, far above the vocabulary sizes of current models.
 constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
 
 class Loader {

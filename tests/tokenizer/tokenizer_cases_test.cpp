@@ -76,6 +76,28 @@ TEST(TokenizerOracle, ExtraCasesMatchHuggingFace) {
   EXPECT_EQ(count_exact(neox_tokenizer(), records), static_cast<int>(records.size()));
 }
 
+// Letters and numbers from recent Unicode versions and combining marks that the normalizer
+// of tokenizers 0.23.2 does not know, plus random strings over all planes.
+TEST(TokenizerOracle, UnicodeVersionCases) {
+  const auto records = read_jsonl(data_dir() / "tokenizer" / "unicode_cases.jsonl");
+  ASSERT_GE(records.size(), 1600u);
+  for (const json& record : records) check_record(neox_tokenizer(), record);
+  EXPECT_EQ(count_exact(neox_tokenizer(), records), static_cast<int>(records.size()));
+}
+
+// Random id sequences, many of which cut characters apart, decoded by tokenizers 0.23.2.
+TEST(TokenizerOracle, DecodeRandomIds) {
+  const auto records = read_jsonl(data_dir() / "tokenizer" / "decode_cases.jsonl");
+  ASSERT_EQ(records.size(), 500u);
+  for (const json& record : records) {
+    const std::vector<int32_t> ids = ids_of(record.at("ids"));
+    SCOPED_TRACE("ids: " + record.at("ids").dump());
+    EXPECT_EQ(neox_tokenizer().decode(ids), record.at("decoded").get<std::string>());
+    EXPECT_EQ(neox_tokenizer().decode(ids, true), record.at("decoded_skip_special").get<std::string>());
+    EXPECT_EQ(stream_decode(neox_tokenizer(), ids), record.at("decoded").get<std::string>());
+  }
+}
+
 // The llama.cpp fixture: test strings separated by a marker line, and one line of
 // space-separated ids per string.
 TEST(TokenizerLlamaCppFixture, MptStringsMatch) {

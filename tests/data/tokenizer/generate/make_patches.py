@@ -1,5 +1,5 @@
-import json
-base = json.load(open('/work/shared/data/tokenizers/gpt-neox-20b/tokenizer.json'))
+import json, sys
+base = json.load(open(sys.argv[1] if len(sys.argv) > 1 else 'tokenizer.json'))
 def apply(base, patch):
     out = json.loads(json.dumps(base))
     for k, v in patch.get('set', {}).items(): out[k] = v

@@ -1,5 +1,5 @@
-import json, copy
-base = json.load(open('/work/shared/data/tokenizers/gpt-neox-20b/tokenizer.json'))
+import copy, json, sys
+base = json.load(open(sys.argv[1] if len(sys.argv) > 1 else 'tokenizer.json'))
 def tok(content, id, **kw):
     d = dict(id=id, content=content, single_word=False, lstrip=False, rstrip=False, normalized=True, special=False)
     d.update(kw); return d
