@@ -19,8 +19,8 @@ struct LoadOptions {
   // Converts every weight matrix to this dtype at load time; the default uses each as
   // stored, from the file's memory mapping.
   WeightDType matrix_dtype = WeightDType::AsStored;
-  // When positive, replaces config.json's chunk_size (Mamba-2 prefill block length),
-  // which changes speed and memory but not results.
+  // Tokens per block of the Mamba-2 chunked prefill. Results do not depend on it, only
+  // speed and memory do. 0 takes config.json's chunk_size capped at 64.
   int64_t chunk_size = 0;
 };
 

@@ -15,7 +15,7 @@ namespace {
 const float* data_or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
 }  // namespace
 
-Mamba2Mixer::Mamba2Mixer(const ModelConfig& c)
+Mamba2Mixer::Mamba2Mixer(const ModelConfig& c, int64_t chunk_size)
     : d_model_(c.d_model),
       d_inner_(c.d_inner),
       d_ssm_(c.d_ssm),
@@ -25,7 +25,7 @@ Mamba2Mixer::Mamba2Mixer(const ModelConfig& c)
       n_heads_(c.n_heads()),
       headdim_(c.headdim),
       ngroups_(c.ngroups),
-      chunk_size_(c.chunk_size),
+      chunk_size_(chunk_size),
       conv_channels_(c.d_ssm + 2 * c.ngroups * c.d_state),
       in_proj_rows_(2 * c.d_inner + 2 * c.ngroups * c.d_state + c.n_heads()),
       bias_(c.bias),

@@ -21,7 +21,8 @@ namespace mambacpp {
 // recurrent step.
 class Mamba2Mixer final : public Mixer {
  public:
-  explicit Mamba2Mixer(const ModelConfig& config);
+  // `chunk_size` is the block length of the chunked prefill, which does not change results.
+  Mamba2Mixer(const ModelConfig& config, int64_t chunk_size);
 
   void add_weights(WeightTable& table, const std::string& prefix) override;
   void init_state(LayerState& state) const override;

@@ -25,10 +25,14 @@ void add_skip(const SsdScanArgs& a, int64_t h_begin, int64_t h_end, float* y) {
         y[t * HP + h * a.P + p] += skip_weight(a, h, p) * a.x[t * a.x_stride + h * a.P + p];
 }
 
+// Lanes of the dot product S_row · C, summed separately so the compiler can vectorize it.
+constexpr int64_t kDotLanes = 8;
+
 // The recurrence for heads [h_begin, h_end), token by token.
 void recurrent_heads(const SsdScanArgs& a, int64_t h_begin, int64_t h_end, float* ssm_state,
                      float* y) {
   const int64_t P = a.P, N = a.N, HP = a.H * a.P, heads_per_group = a.H / a.G;
+  const int64_t N_lanes = N / kDotLanes * kDotLanes;
   for (int64_t h = h_begin; h < h_end; ++h) {
     const int64_t g = h / heads_per_group;
     float* S = ssm_state + h * P * N;
@@ -41,11 +45,14 @@ void recurrent_heads(const SsdScanArgs& a, int64_t h_begin, int64_t h_end, float
         const float x = a.x[t * a.x_stride + h * P + p];
         const float dt_x = dt * x;
         float* S_row = S + p * N;
+        for (int64_t n = 0; n < N; ++n) S_row[n] = S_row[n] * decay + dt_x * B[n];
+
+        float lanes[kDotLanes] = {};
+        for (int64_t n = 0; n < N_lanes; n += kDotLanes)
+          for (int64_t k = 0; k < kDotLanes; ++k) lanes[k] += S_row[n + k] * C[n + k];
         float sum = 0.0f;
-        for (int64_t n = 0; n < N; ++n) {
-          S_row[n] = S_row[n] * decay + dt_x * B[n];
-          sum += S_row[n] * C[n];
-        }
+        for (int64_t k = 0; k < kDotLanes; ++k) sum += lanes[k];
+        for (int64_t n = N_lanes; n < N; ++n) sum += S_row[n] * C[n];
         y[t * HP + h * P + p] = sum + skip_weight(a, h, p) * x;
       }
     }
@@ -110,7 +117,7 @@ void prepare_chunk_heads(const SsdScanArgs& a, int64_t t0, int64_t T, int64_t h_
       for (int64_t s = t + 1; s < T; ++s) mixing_row[s] = 0.0f;
     }
 
-    // x_to_state[s, h] = x_s[h] decay(s → T - 1) Δ_s: decay_row now holds row T - 1.
+    // x_to_state[s, h] = x_s[h] decay(s → T - 1) Δ_s, read from decay_row, now row T - 1.
     for (int64_t s = 0; s < T; ++s) {
       const float weight = static_cast<float>(decay_row[s]) * dt[s];
       const float* x_row = a.x + (t0 + s) * a.x_stride + h * P;
@@ -127,9 +134,26 @@ void prepare_chunk_heads(const SsdScanArgs& a, int64_t t0, int64_t T, int64_t h_
 
 }  // namespace
 
-void ssd_scan_reference(const SsdScanArgs& args, float* ssm_state, float* y) {
-  check_args(args);
-  recurrent_heads(args, 0, args.H, ssm_state, y);
+void ssd_scan_reference(const SsdScanArgs& a, float* ssm_state, float* y) {
+  check_args(a);
+  const int64_t P = a.P, N = a.N, HP = a.H * a.P;
+  for (int64_t t = 0; t < a.L; ++t) {
+    for (int64_t h = 0; h < a.H; ++h) {
+      const int64_t g = h / (a.H / a.G);
+      const float dt = a.dt[t * a.H + h];
+      const float decay = std::exp(dt * a.A[h]);
+      for (int64_t p = 0; p < P; ++p) {
+        const float x = a.x[t * a.x_stride + h * P + p];
+        float sum = 0.0f;
+        for (int64_t n = 0; n < N; ++n) {
+          float& S = ssm_state[(h * P + p) * N + n];
+          S = decay * S + dt * x * a.B[t * a.bc_stride + g * N + n];
+          sum += S * a.C[t * a.bc_stride + g * N + n];
+        }
+        y[t * HP + h * P + p] = sum + skip_weight(a, h, p) * x;
+      }
+    }
+  }
 }
 
 void ssd_scan_recurrent(const SsdScanArgs& args, float* ssm_state, float* y, ThreadPool& pool) {

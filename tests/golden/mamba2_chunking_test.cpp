@@ -65,7 +65,6 @@ TEST_P(Mamba2Chunking, LogitsIndependentOfChunkSizeAndSplits) {
     LoadOptions options;
     options.chunk_size = chunk;
     auto model = Model::load(model_dir(), options);
-    ASSERT_EQ(model->config().chunk_size, chunk);
 
     for (int64_t length : {int64_t{1}, int64_t{2}, int64_t{3}, chunk - 1, chunk, chunk + 1,
                            2 * chunk, 3 * chunk + 5}) {
