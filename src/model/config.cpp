@@ -20,6 +20,28 @@ using nlohmann::json;
 // the shapes computed from two fields, such as 2 * expand * d_model, far from int64 overflow.
 constexpr int64_t kMaxSize = int64_t{1} << 24;
 
+// Returns whether `value` has arrays or objects nested more than `levels` deep. It recurses
+// at most `levels` times, whatever the depth of `value`.
+bool nested_deeper_than(const json& value, int levels) {
+  if (!value.is_structured()) return false;
+  if (levels == 0) return true;
+  for (const json& element : value)
+    if (nested_deeper_than(element, levels - 1)) return true;
+  return false;
+}
+
+// Returns `value` as ASCII JSON text for an error message, cut to about 80 characters.
+// dump() recurses once per nesting level, so a deeply nested value is only named: the
+// parser accepts any depth, and dumping a million levels overflowed the stack.
+std::string describe(const json& value) {
+  constexpr size_t kMaxChars = 80;
+  if (nested_deeper_than(value, 16))
+    return value.is_array() ? "a deeply nested array" : "a deeply nested object";
+  std::string text = value.dump(-1, ' ', /*ensure_ascii=*/true);
+  if (text.size() > kMaxChars) text = text.substr(0, kMaxChars - 3) + "...";
+  return text;
+}
+
 // Reads typed fields out of one JSON object and names the file and field in each error.
 class FieldReader {
  public:
@@ -32,11 +54,11 @@ class FieldReader {
     if (!has(key)) return fallback;
     const json& v = object_[key];
     bool whole_float = v.is_number_float() && std::floor(v.get<double>()) == v.get<double>();
-    if (!v.is_number_integer() && !whole_float) fail(key, "must be an integer, got " + v.dump());
+    if (!v.is_number_integer() && !whole_float) fail(key, "must be an integer, got " + describe(v));
     // Compared as a double first, so a value beyond the int64 range is never converted.
     if (std::abs(v.get<double>()) > static_cast<double>(kMaxSize))
       fail(key, "must be at most " + std::to_string(kMaxSize) + " in absolute value, got " +
-                    v.dump());
+                    describe(v));
     return v.is_number_float() ? static_cast<int64_t>(v.get<double>()) : v.get<int64_t>();
   }
 
@@ -49,14 +71,14 @@ class FieldReader {
   double number(const char* key, double fallback) const {
     if (!has(key)) return fallback;
     const json& v = object_[key];
-    if (!v.is_number()) fail(key, "must be a number, got " + v.dump());
+    if (!v.is_number()) fail(key, "must be a number, got " + describe(v));
     return v.get<double>();
   }
 
   bool boolean(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
     const json& v = object_[key];
-    if (!v.is_boolean()) fail(key, "must be true or false, got " + v.dump());
+    if (!v.is_boolean()) fail(key, "must be true or false, got " + describe(v));
     return v.get<bool>();
   }
 
@@ -64,7 +86,7 @@ class FieldReader {
   int64_t integer_or_auto(const char* key, int64_t auto_value) const {
     if (has(key) && object_[key].is_string()) {
       if (object_[key].get<std::string>() == "auto") return auto_value;
-      fail(key, "must be a positive integer or \"auto\", got " + object_[key].dump());
+      fail(key, "must be a positive integer or \"auto\", got " + describe(object_[key]));
     }
     return positive(key, auto_value);
   }
@@ -72,7 +94,7 @@ class FieldReader {
   std::string string(const char* key, const std::string& fallback) const {
     if (!has(key)) return fallback;
     const json& v = object_[key];
-    if (!v.is_string()) fail(key, "must be a string, got " + v.dump());
+    if (!v.is_string()) fail(key, "must be a string, got " + describe(v));
     return v.get<std::string>();
   }
 
@@ -80,7 +102,7 @@ class FieldReader {
     static const json empty = json::object();
     if (!has(key)) return empty;
     const json& v = object_[key];
-    if (!v.is_object()) fail(key, "must be a JSON object, got " + v.dump());
+    if (!v.is_object()) fail(key, "must be a JSON object, got " + describe(v));
     return v;
   }
 
@@ -88,9 +110,9 @@ class FieldReader {
     std::vector<int64_t> out;
     if (!has(key)) return out;
     const json& v = object_[key];
-    if (!v.is_array()) fail(key, "must be a list of integers, got " + v.dump());
+    if (!v.is_array()) fail(key, "must be a list of integers, got " + describe(v));
     for (const auto& e : v) {
-      if (!e.is_number_integer()) fail(key, "must be a list of integers, got " + v.dump());
+      if (!e.is_number_integer()) fail(key, "must be a list of integers, got " + describe(v));
       out.push_back(e.get<int64_t>());
     }
     return out;
@@ -102,11 +124,11 @@ class FieldReader {
     std::pair<double, double> out{0.0, std::numeric_limits<double>::infinity()};
     if (!has(key)) return out;
     const json& v = object_[key];
-    if (!v.is_array() || v.size() != 2) fail(key, "must be a pair [min, max], got " + v.dump());
+    if (!v.is_array() || v.size() != 2) fail(key, "must be a pair [min, max], got " + describe(v));
     out.first = limit_value(key, v[0], out.first);
     out.second = limit_value(key, v[1], out.second);
     if (!(out.first <= out.second))
-      fail(key, "must have min <= max, got " + v.dump());
+      fail(key, "must have min <= max, got " + describe(v));
     return out;
   }
 
@@ -123,7 +145,7 @@ class FieldReader {
       if (s == "Infinity" || s == "inf") return std::numeric_limits<double>::infinity();
       if (s == "-Infinity" || s == "-inf") return -std::numeric_limits<double>::infinity();
     }
-    fail(key, "must contain numbers or Infinity, got " + v.dump());
+    fail(key, "must contain numbers or Infinity, got " + describe(v));
   }
 
   [[noreturn]] void fail(const char* key, const std::string& what) const {
