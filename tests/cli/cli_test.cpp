@@ -134,6 +134,17 @@ TEST(CliBadInput, MissingConfigJson) {
                        {dir.file("config.json"), "not found"});
 }
 
+TEST(CliBadInput, DeeplyNestedConfigValue) {
+  // Parsing accepts any nesting depth, so reporting the value must not recurse over it.
+  TempDir dir;
+  copy_model(test_model(), dir.path());
+  const size_t depth = 1000000;
+  write_bytes(dir.file("config.json"),
+              R"({"d_model": )" + std::string(depth, '[') + std::string(depth, ']') + "}");
+  expect_clean_failure(run_cli({"generate", "-m", dir.path().string(), "--ids", "1"}),
+                       {dir.file("config.json"), "'d_model'"});
+}
+
 TEST(CliBadInput, TruncatedSafetensors) {
   TempDir dir;
   copy_model(test_model(), dir.path());

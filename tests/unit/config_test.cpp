@@ -146,5 +146,34 @@ TEST(ModelConfig, LargestAcceptedSize) {
                       {kPath, "'vocab_size'", "16777216"});
 }
 
+TEST(ModelConfig, DeeplyNestedValue) {
+  // A million nested arrays parse without recursion, so the error message must not
+  // recurse over them either (a recursive dump() overflowed the stack here).
+  const size_t depth = 1000000;
+  std::string text = R"({"d_model": )" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  expect_error_naming([&] { parse(text); }, {kPath, "'d_model'", "integer"});
+
+  text = R"({"d_model": 64, "ssm_cfg": {"dt_limit": )" + std::string(depth, '[') +
+         std::string(depth, ']') + "}}";
+  expect_error_naming([&] { parse(text); }, {kPath, "'ssm_cfg.dt_limit'"});
+}
+
+TEST(ModelConfig, LongValueShortenedInMessage) {
+  // A wrong value of 100000 elements is quoted only in part, so the message stays one
+  // readable line.
+  std::string list = "[0";
+  for (int i = 1; i < 100000; ++i) list += ",0";
+  list += "]";
+  try {
+    parse(R"({"d_model": )" + list + "}");
+    ADD_FAILURE() << "expected mambacpp::Error";
+  } catch (const Error& e) {
+    std::string message = e.what();
+    EXPECT_NE(message.find("'d_model'"), std::string::npos) << message;
+    EXPECT_NE(message.find("[0,0,0"), std::string::npos) << message;
+    EXPECT_LT(message.size(), 300u) << message.substr(0, 300);
+  }
+}
+
 }  // namespace
 }  // namespace mambacpp::testing
