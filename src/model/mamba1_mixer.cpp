@@ -56,16 +56,33 @@ int64_t Mamba1Mixer::weight_bytes() const {
 
 void Mamba1Mixer::forward(const float* u, int64_t L, LayerState& state, int64_t /*position*/,
                           float* out, ThreadPool& pool) const {
+  const Segment whole{0, L, &state};
+  run(u, L, std::span<const Segment>(&whole, 1), out, pool);
+}
+
+void Mamba1Mixer::forward_batch(const float* u, std::span<LayerState* const> states,
+                                std::span<const int64_t> /*positions*/, int64_t /*d_model*/,
+                                float* out, ThreadPool& pool) const {
+  std::vector<Segment> segments;
+  for (size_t b = 0; b < states.size(); ++b)
+    segments.push_back({static_cast<int64_t>(b), 1, states[b]});
+  run(u, static_cast<int64_t>(states.size()), segments, out, pool);
+}
+
+void Mamba1Mixer::run(const float* u, int64_t L, std::span<const Segment> segments, float* out,
+                      ThreadPool& pool) const {
   const int64_t E = d_inner_, N = d_state_, R = dt_rank_;
 
   // [x | z] = in_proj(u): xz [L, 2E], x = xz[:, :E], z = xz[:, E:]
   std::vector<float> xz(static_cast<size_t>(L * 2 * E));
   linear(u, L, in_proj_, data_or_null(in_proj_bias_), xz.data(), pool);
 
-  // x~ = silu(conv1d(x)) [L, E], continuing the raw-x window in conv_state [E, K]
+  // x~ = silu(conv1d(x)) [L, E], continuing each segment's raw-x window in conv_state [E, K]
   std::vector<float> x_conv(static_cast<size_t>(L * E));
-  causal_conv1d(xz.data(), 2 * E, L, E, d_conv_, conv_weight_.data(), data_or_null(conv_bias_values_),
-                state.conv_state.data(), /*apply_silu=*/true, x_conv.data(), pool);
+  for (const Segment& s : segments)
+    causal_conv1d(xz.data() + s.row_begin * 2 * E, 2 * E, s.n_rows, E, d_conv_, conv_weight_.data(),
+                  data_or_null(conv_bias_values_), s.state->conv_state.data(), /*apply_silu=*/true,
+                  x_conv.data() + s.row_begin * E, pool);
 
   // [δ | B | C] = x_proj(x~): x_dbl [L, R + 2N]
   std::vector<float> x_dbl(static_cast<size_t>(L * (R + 2 * N)));
@@ -78,23 +95,26 @@ void Mamba1Mixer::forward(const float* u, int64_t L, LayerState& state, int64_t 
   std::vector<float> delta(static_cast<size_t>(L * E));
   linear(delta_low.data(), L, dt_proj_, nullptr, delta.data(), pool);
 
-  // y = scan(x~, Δ, A, B, C, D) * silu(z) [L, E], continuing from ssm_state [E, N]
-  SelectiveScanArgs scan;
-  scan.L = L;
-  scan.E = E;
-  scan.N = N;
-  scan.x = x_conv.data();
-  scan.delta = delta.data();
-  scan.delta_bias = dt_proj_bias_.data();
-  scan.A = A_.data();
-  scan.B = x_dbl.data() + R;
-  scan.C = x_dbl.data() + R + N;
-  scan.bc_stride = R + 2 * N;
-  scan.D = D_.data();
-  scan.z = xz.data() + E;
-  scan.z_stride = 2 * E;
+  // y = scan(x~, Δ, A, B, C, D) * silu(z) [L, E], continuing each segment's ssm_state [E, N]
   std::vector<float> y(static_cast<size_t>(L * E));
-  selective_scan(scan, state.ssm_state.data(), y.data(), pool);
+  for (const Segment& s : segments) {
+    const int64_t t0 = s.row_begin;
+    SelectiveScanArgs scan;
+    scan.L = s.n_rows;
+    scan.E = E;
+    scan.N = N;
+    scan.x = x_conv.data() + t0 * E;
+    scan.delta = delta.data() + t0 * E;
+    scan.delta_bias = dt_proj_bias_.data();
+    scan.A = A_.data();
+    scan.B = x_dbl.data() + t0 * (R + 2 * N) + R;
+    scan.C = x_dbl.data() + t0 * (R + 2 * N) + R + N;
+    scan.bc_stride = R + 2 * N;
+    scan.D = D_.data();
+    scan.z = xz.data() + t0 * 2 * E + E;
+    scan.z_stride = 2 * E;
+    selective_scan(scan, s.state->ssm_state.data(), y.data() + t0 * E, pool);
+  }
 
   // out = out_proj(y) [L, d_model]
   linear(y.data(), L, out_proj_, data_or_null(out_proj_bias_), out, pool);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "mambacpp/state.h"
@@ -26,6 +27,17 @@ class Mixer {
   // `position` tokens) and leaving it after token L - 1.
   virtual void forward(const float* x, int64_t L, LayerState& state, int64_t position, float* y,
                        ThreadPool& pool) const = 0;
+
+  // One decode step of several sequences: row b of x [B, d_model] is the next token of
+  // the sequence whose state is *states[b], which has seen positions[b] tokens; y is
+  // [B, d_model]. A row's result never depends on the other rows. This default runs
+  // forward() once per sequence; mixers override it to read their weights once per step.
+  virtual void forward_batch(const float* x, std::span<LayerState* const> states,
+                             std::span<const int64_t> positions, int64_t d_model, float* y,
+                             ThreadPool& pool) const {
+    for (size_t b = 0; b < states.size(); ++b)
+      forward(x + b * d_model, 1, *states[b], positions[b], y + b * d_model, pool);
+  }
 
   // Total bytes of this mixer's weights as used.
   virtual int64_t weight_bytes() const = 0;
