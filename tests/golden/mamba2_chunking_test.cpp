@@ -5,9 +5,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 
+#include <unistd.h>
+
+#include "mambacpp/error.h"
 #include "mambacpp/model.h"
 #include "support/golden_file.h"
 
@@ -117,6 +122,36 @@ TEST_P(Mamba2Chunking, PrefillFromNonZeroStateMatchesReference) {
   }
   EXPECT_GT(checked, 0);
   std::printf("worst |diff| against the reference after a prefix, %s: %.3g\n", GetParam(), worst);
+}
+
+// in_proj has 2 d_inner + 2 ngroups d_state + n_heads rows. A config.json whose ngroups
+// disagrees with the checkpoint is rejected, and the message names the tensor and both
+// shapes.
+TEST(Mamba2Load, RejectsGroupsThatDisagreeWithTensors) {
+  namespace fs = std::filesystem;
+  fs::path source = test_data("golden/mamba2_tiny");
+  fs::path dir = fs::temp_directory_path() / ("mambacpp_groups_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(source / "model.safetensors", dir / "model.safetensors",
+                fs::copy_options::overwrite_existing);
+  std::ifstream in(source / "config.json");
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string from = "\"ngroups\": 1", to = "\"ngroups\": 2";
+  ASSERT_NE(config.find(from), std::string::npos);
+  config.replace(config.find(from), from.size(), to);
+  std::ofstream(dir / "config.json") << config;
+
+  std::string message;
+  try {
+    Model::load(dir.string());
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  fs::remove_all(dir);
+  // d_inner 128, d_state 32, 8 heads: 328 rows as stored, 392 with two groups.
+  EXPECT_NE(message.find("in_proj.weight"), std::string::npos) << message;
+  EXPECT_NE(message.find("[328, 64]"), std::string::npos) << message;
+  EXPECT_NE(message.find("[392, 64]"), std::string::npos) << message;
 }
 
 INSTANTIATE_TEST_SUITE_P(Reference, Mamba2Chunking,
