@@ -1,6 +1,7 @@
 #include "mambacpp/model.h"
 
 #include <algorithm>
+#include <functional>
 #include <cstdio>
 #include <cstring>
 
@@ -53,6 +54,10 @@ struct Block {
 // blocks of 32 or 64 tokens took about half the CPU time of blocks of 256 (OpenBLAS
 // 0.3.21, one thread of an AMD EPYC with AVX-512).
 constexpr int64_t kDefaultSsdBlock = 64;
+
+// The most sequences forward_batch() steps in one pass over the weights: linear() keeps
+// up to this many rows on its batch-independent matrix-vector kernels.
+constexpr int64_t kMaxBatchRows = 16;
 
 std::string layer_prefix(int64_t layer) { return "backbone.layers." + std::to_string(layer) + "."; }
 
@@ -125,8 +130,15 @@ struct Model::Impl {
 
   void build_blocks();
   WeightTable weight_table();
-  void run_layers(float* residual, int64_t L, State& state, ThreadPool& pool,
+  // h = mixer(norm(r)) for one block; the caller decides which states the rows continue.
+  using MixerCall = std::function<void(size_t layer, const Block& block, const float* normed, float* hidden)>;
+
+  void run_layers(float* residual, int64_t rows, const MixerCall& mix, ThreadPool& pool,
                   const ActivationObserver& observer) const;
+  void check_ids(std::span<const int32_t> ids) const;
+  // logits [rows, padded_vocab] = lm_head(norm_f(r)) for rows of the residual stream.
+  void compute_logits(const float* residual, int64_t rows, float* logits, ThreadPool& pool,
+                      const ActivationObserver& observer) const;
 };
 
 void Model::Impl::build_blocks() {
@@ -222,7 +234,7 @@ State Model::new_state() const {
   return state;
 }
 
-void Model::Impl::run_layers(float* residual, int64_t L, State& state, ThreadPool& pool,
+void Model::Impl::run_layers(float* residual, int64_t L, const MixerCall& mix, ThreadPool& pool,
                              const ActivationObserver& observer) const {
   const int64_t d = config.d_model;
   const float eps = static_cast<float>(config.norm_eps);
@@ -234,7 +246,7 @@ void Model::Impl::run_layers(float* residual, int64_t L, State& state, ThreadPoo
 
     // h = mixer(norm(r))
     rms_norm(residual, L, d, block.norm_weight.data(), eps, normed.data());
-    block.mixer->forward(normed.data(), L, state.layers[i], state.n_tokens, hidden.data(), pool);
+    mix(i, block, normed.data(), hidden.data());
     if (observer) observer("mixer_out." + std::to_string(i), hidden.data(), L, d);
 
     // r = r + h
@@ -250,35 +262,82 @@ void Model::Impl::run_layers(float* residual, int64_t L, State& state, ThreadPoo
   }
 }
 
+void Model::Impl::check_ids(std::span<const int32_t> ids) const {
+  for (int32_t id : ids)
+    if (id < 0 || id >= config.padded_vocab_size)
+      throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                  std::to_string(config.padded_vocab_size) + ")");
+}
+
+void Model::Impl::compute_logits(const float* residual, int64_t rows, float* logits,
+                                 ThreadPool& pool, const ActivationObserver& observer) const {
+  const int64_t d = config.d_model;
+  std::vector<float> normed(static_cast<size_t>(rows * d));
+  rms_norm(residual, rows, d, norm_f.data(), static_cast<float>(config.norm_eps), normed.data());
+  if (observer) observer("final_norm", normed.data(), rows, d);
+  linear(normed.data(), rows, lm_head, nullptr, logits, pool);
+}
+
 void Model::forward(std::span<const int32_t> ids, State& state, LogitsFor which, float* logits,
                     ThreadPool& pool, const ActivationObserver& observer) const {
   const Impl& m = *impl_;
   const int64_t L = static_cast<int64_t>(ids.size()), d = m.config.d_model;
   if (L == 0) return;
   MAMBACPP_CHECK(state.layers.size() == m.blocks.size());
-
-  for (int32_t id : ids)
-    if (id < 0 || id >= m.config.padded_vocab_size)
-      throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                  std::to_string(m.config.padded_vocab_size) + ")");
+  m.check_ids(ids);
 
   // r = embedding[ids] [L, d_model]: the residual stream
   std::vector<float> residual(static_cast<size_t>(L * d));
   for (int64_t t = 0; t < L; ++t) embed_row(m.embedding, ids[t], residual.data() + t * d);
   if (observer) observer("embedding", residual.data(), L, d);
 
-  m.run_layers(residual.data(), L, state, pool, observer);
+  m.run_layers(residual.data(), L,
+               [&](size_t i, const Block& block, const float* normed, float* hidden) {
+                 block.mixer->forward(normed, L, state.layers[i], state.n_tokens, hidden, pool);
+               },
+               pool, observer);
   state.n_tokens += L;
 
-  // logits = lm_head(norm_f(r)) for the requested rows
   if (which == LogitsFor::None) return;
   int64_t first = which == LogitsFor::All ? 0 : L - 1;
-  int64_t rows = L - first;
-  std::vector<float> normed(static_cast<size_t>(rows * d));
-  rms_norm(residual.data() + first * d, rows, d, m.norm_f.data(),
-           static_cast<float>(m.config.norm_eps), normed.data());
-  if (observer) observer("final_norm", normed.data(), rows, d);
-  linear(normed.data(), rows, m.lm_head, nullptr, logits, pool);
+  m.compute_logits(residual.data() + first * d, L - first, logits, pool, observer);
+}
+
+void Model::forward_batch(std::span<const int32_t> ids, std::span<State* const> states,
+                          float* logits, ThreadPool& pool) const {
+  const Impl& m = *impl_;
+  const int64_t B = static_cast<int64_t>(ids.size()), d = m.config.d_model;
+  MAMBACPP_CHECK(states.size() == ids.size());
+  if (B == 0) return;
+  m.check_ids(ids);
+
+  // Larger batches go through in groups, so every row stays on the matrix-vector path
+  // whose results do not depend on the batch.
+  if (B > kMaxBatchRows) {
+    const int64_t V = m.config.padded_vocab_size;
+    for (int64_t first = 0; first < B; first += kMaxBatchRows) {
+      int64_t count = std::min(kMaxBatchRows, B - first);
+      forward_batch(ids.subspan(first, count), states.subspan(first, count), logits + first * V, pool);
+    }
+    return;
+  }
+
+  // r = embedding[ids] [B, d_model]: row b is the next token of sequence b
+  std::vector<float> residual(static_cast<size_t>(B * d));
+  for (int64_t b = 0; b < B; ++b) embed_row(m.embedding, ids[b], residual.data() + b * d);
+
+  std::vector<LayerState*> layer_states(static_cast<size_t>(B));
+  std::vector<int64_t> positions(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) positions[b] = states[b]->n_tokens;
+  m.run_layers(residual.data(), B,
+               [&](size_t i, const Block& block, const float* normed, float* hidden) {
+                 for (int64_t b = 0; b < B; ++b) layer_states[b] = &states[b]->layers[i];
+                 block.mixer->forward_batch(normed, layer_states, positions, d, hidden, pool);
+               },
+               pool, nullptr);
+  for (State* state : states) state->n_tokens += 1;
+
+  m.compute_logits(residual.data(), B, logits, pool, nullptr);
 }
 
 }  // namespace mambacpp
