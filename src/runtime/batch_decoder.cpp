@@ -15,6 +15,7 @@ bool sample_next(DecodeRequest& r, int32_t& token) {
   if (token == r.eos) return false;
   r.sampler.accept(token);
   r.output.push_back(token);
+  if (r.on_token && !r.on_token(token)) return false;
   return static_cast<int64_t>(r.output.size()) < r.max_tokens;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "mambacpp/model.h"
@@ -17,6 +18,8 @@ struct DecodeRequest {
   Sampler sampler;
   int64_t max_tokens = 0;
   int32_t eos = -1;           // stops (without output) when sampled; -1: none
+  // Called with each output token; returning false finishes the request (a stop string).
+  std::function<bool(int32_t)> on_token;
 
   std::vector<int32_t> output;
   bool done = false;

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_common.h"
 #include "commands.h"
 #include "mambacpp/error.h"
@@ -14,6 +16,7 @@
 #include "mambacpp/sampler.h"
 #include "mambacpp/tokenizer.h"
 #include "ops/linear.h"
+#include "runtime/batch_decoder.h"
 #include "runtime/state_file.h"
 #include "runtime/stop_strings.h"
 
@@ -36,6 +39,7 @@ struct GenerateOptions {
   SamplerParams sampler;
   std::vector<std::string> stops;
   int64_t prefill_chunk = 512;
+  int64_t parallel = 1;
   int threads = 1;
 };
 
@@ -138,9 +142,61 @@ void print_speed(const char* phase, int64_t tokens, double seconds) {
                static_cast<long long>(tokens), seconds, tokens / std::max(seconds, 1e-9));
 }
 
+// --parallel N: N continuations of one prompt, decoded together, each with its own seed
+// (seed + i). Each is printed when all are done, as one JSON object per line.
+void generate_parallel(const GenerateOptions& opt, const Model& model, const State& prompt_state,
+                       const std::vector<float>& logits, int64_t vocab_limit,
+                       const std::optional<Tokenizer>& tokenizer, ThreadPool& pool) {
+  const int32_t eos = tokenizer ? tokenizer->eos_id() : -1;
+  std::vector<DecodeRequest> requests;
+  std::vector<std::string> texts(static_cast<size_t>(opt.parallel));
+  std::vector<std::optional<StreamDecoder>> decoders(static_cast<size_t>(opt.parallel));
+  std::vector<StopStringFilter> filters;
+  for (int64_t i = 0; i < opt.parallel; ++i) filters.emplace_back(opt.stops);
+
+  for (int64_t i = 0; i < opt.parallel; ++i) {
+    SamplerParams params = opt.sampler;
+    params.seed = opt.sampler.seed + static_cast<uint64_t>(i);
+    requests.push_back({prompt_state, logits, Sampler(params, vocab_limit)});
+    DecodeRequest& r = requests.back();
+    r.max_tokens = opt.n_predict;
+    r.eos = eos;
+    if (tokenizer) {
+      decoders[i].emplace(*tokenizer);
+      r.on_token = [&, i](int32_t token) {
+        texts[i] += filters[i].push(decoders[i]->push(token));
+        return !filters[i].stopped();
+      };
+    }
+  }
+
+  std::vector<DecodeRequest*> order;
+  for (auto& r : requests) order.push_back(&r);
+  auto start = Clock::now();
+  decode_requests(model, order, opt.parallel, pool);
+  double seconds = seconds_since(start);
+
+  int64_t total = 0;
+  for (int64_t i = 0; i < opt.parallel; ++i) {
+    const DecodeRequest& r = requests[i];
+    total += static_cast<int64_t>(r.output.size());
+    nlohmann::json line{{"sequence", i}, {"ids", r.output}};
+    if (tokenizer) {
+      texts[i] += filters[i].push(decoders[i]->finish());
+      texts[i] += filters[i].finish();
+      line["text"] = texts[i];
+    }
+    std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  }
+  std::fflush(stdout);
+  print_speed("decode (all sequences)", total, seconds);
+}
+
 void run_generate(const GenerateOptions& opt) {
   if (opt.prompt.empty() && opt.prompt_file.empty() && opt.ids.empty())
     throw Error("no prompt: give -p TEXT, -f FILE or --ids 1,2,3");
+  if (opt.parallel > 1 && !opt.save_final_state_path.empty())
+    throw Error("--save-state-final: saves one sequence's state, so it cannot be combined with --parallel");
   auto model = Model::load(opt.model_dir);
   const ModelConfig& config = model->config();
   std::optional<Tokenizer> tokenizer = load_tokenizer(opt);
@@ -161,6 +217,12 @@ void run_generate(const GenerateOptions& opt) {
   std::vector<float> logits = prefill(*model, ids, opt.prefill_chunk, state, pool);
   double prefill_seconds = seconds_since(prefill_start);
   if (!opt.save_state_path.empty()) save_state(opt.save_state_path, *model, state);
+
+  if (opt.parallel > 1) {
+    print_speed("prefill", static_cast<int64_t>(ids.size()), prefill_seconds);
+    generate_parallel(opt, *model, state, logits, vocab_limit, tokenizer, pool);
+    return;
+  }
 
   OutputStream output(tokenizer, opt.stops);
   auto decode_start = Clock::now();
@@ -228,6 +290,11 @@ void add_generate_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", opt->sampler.seed, "Random seed")->capture_default_str();
   cmd->add_option("--stop", opt->stops, "Stop when the output contains this string (repeatable)");
+  cmd->add_option("--parallel", opt->parallel,
+                  "Generate this many continuations together (seeds seed, seed+1, ...); "
+                  "each is printed as a JSON line {sequence, ids, text}")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   cmd->add_option("--load-state", opt->load_state_path,
                   "Continue from a state saved by --save-state; the prompt is the text that follows it")
       ->check(CLI::ExistingFile);
