@@ -23,10 +23,12 @@ bool WordCache::append(std::string_view word, std::vector<int32_t>& out) const {
 
 void WordCache::insert(std::string_view word, const int32_t* ids, std::size_t count) {
   if (word.size() > kMaxWordBytes) return;
-  if (entries_.size() >= kMaxEntries) {
+  if (word_bytes_ + word.size() > kMaxTotalWordBytes || ids_.size() + count > kMaxTotalIds) {
     entries_.clear();
     ids_.clear();
+    word_bytes_ = 0;
   }
+  word_bytes_ += word.size();
   const auto offset = static_cast<uint32_t>(ids_.size());
   ids_.insert(ids_.end(), ids, ids + count);
   entries_.emplace(std::string(word), std::make_pair(offset, static_cast<uint32_t>(count)));

@@ -40,12 +40,15 @@ class WordCache {
   void insert(std::string_view word, const int32_t* ids, std::size_t count);
 
  private:
-  // Bounds on memory: the cache is emptied when either limit is reached.
-  static constexpr std::size_t kMaxEntries = 1 << 20;
+  // Bounds on memory: longer words are not cached, and the cache is emptied when it would
+  // exceed either total, which caps it at about 40 MB plus hash table overhead.
   static constexpr std::size_t kMaxWordBytes = 256;
+  static constexpr std::size_t kMaxTotalWordBytes = std::size_t{1} << 24;
+  static constexpr std::size_t kMaxTotalIds = std::size_t{1} << 22;
   std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, StringHash, std::equal_to<>>
       entries_;
   std::vector<int32_t> ids_;
+  std::size_t word_bytes_ = 0;
 };
 
 struct TokenizerImpl {

@@ -50,9 +50,12 @@ class TokenizerCli : public ::testing::Test {
   CliResult run(const std::vector<std::string>& args, const std::string& stdin_text = "") {
     const auto in = write("stdin.txt", stdin_text);
     std::string command = shell_quote(MAMBACPP_CLI_PATH);
-    for (const auto& arg : args) command += " " + shell_quote(arg);
-    command += " < " + shell_quote(in.string()) + " > " + shell_quote((dir_ / "out.txt").string()) +
-               " 2> " + shell_quote((dir_ / "err.txt").string());
+    for (const auto& arg : args) {
+      command.append(" ").append(shell_quote(arg));
+    }
+    command.append(" < ").append(shell_quote(in.string()));
+    command.append(" > ").append(shell_quote((dir_ / "out.txt").string()));
+    command.append(" 2> ").append(shell_quote((dir_ / "err.txt").string()));
     const int status = std::system(command.c_str());
     CliResult result;
     result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

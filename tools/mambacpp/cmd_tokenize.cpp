@@ -122,28 +122,28 @@ void add_tokenize_command(CLI::App& app) {
   auto opt = std::make_shared<TokenizeOptions>();
   CLI::App* cmd = app.add_subcommand(
       "tokenize", "Print the token ids of text as a JSON array, or decode ids with --decode");
-  auto* model = cmd->add_option("-m,--model", opt->model_dir,
-                                "Model directory; reads DIR/tokenizer.json");
+  auto* model = cmd->add_option(
+      "-m,--model", opt->model_dir,
+      "Model directory; reads DIR/tokenizer.json (this or --tokenizer is required)");
   auto* file = cmd->add_option("--tokenizer", opt->tokenizer_file, "Path of a tokenizer.json file");
   model->excludes(file);
   cmd->add_option("text", opt->text,
                   "Text to encode (with --decode: ids as \"1,2,3\", \"1 2 3\" or \"[1, 2, 3]\"); "
                   "without TEXT or -f, stdin is read");
-  auto* input = cmd->add_option("-f,--file", opt->input_file, "Read the text (or ids) from this file");
+  auto* input = cmd->add_option("-f,--file", opt->input_file,
+                                "Read the text (or ids) from this file; default: TEXT, else stdin");
   input->excludes(cmd->get_option("text"));
   cmd->add_flag("--jsonl", opt->jsonl,
                 "Read one JSON string per stdin line and write one JSON array of ids per line "
-                "(with --decode: arrays of ids in, JSON strings out)")
-      ->capture_default_str();
-  cmd->add_flag("--decode", opt->decode, "Decode ids to text instead of encoding")->capture_default_str();
+                "(with --decode: arrays of ids in, JSON strings out); default: off");
+  cmd->add_flag("--decode", opt->decode, "Decode ids to text instead of encoding; default: off");
   cmd->add_flag("--tokens", opt->tokens,
-                "Print {\"ids\": [...], \"tokens\": [...]} with the token strings")
-      ->capture_default_str();
+                "Print {\"ids\": [...], \"tokens\": [...]} with the token strings; default: off");
   cmd->add_flag("--no-template", opt->no_template,
-                "Encode without the special tokens the post-processor adds (none for GPT-NeoX)")
-      ->capture_default_str();
-  cmd->add_flag("--skip-special", opt->skip_special, "With --decode, leave out special tokens")
-      ->capture_default_str();
+                "Encode without the special tokens the post-processor adds (none for GPT-NeoX); "
+                "default: off");
+  cmd->add_flag("--skip-special", opt->skip_special,
+                "With --decode, leave out special tokens; default: off");
   cmd->callback([opt, model, file] {
     if (model->count() == 0 && file->count() == 0) {
       throw Error("tokenize: give -m/--model DIR or --tokenizer FILE");
