@@ -9,8 +9,10 @@ namespace mambacpp {
 
 namespace {
 // Channels a thread takes at a time: a multiple of the widest vector, so the inner loops
-// over channels vectorize.
+// over channels vectorize, and for short inputs enough channels that the work outweighs
+// handing it to another thread.
 constexpr int64_t kChannelGrain = 64;
+constexpr int64_t kMinWorkPerThread = 16384;
 }  // namespace
 
 // Works on blocks of channels with the channel index innermost, so every inner loop
@@ -19,7 +21,10 @@ constexpr int64_t kChannelGrain = 64;
 void causal_conv1d(const float* x, int64_t x_stride, int64_t L, int64_t C, int64_t K,
                    const float* weight, const float* bias, float* conv_state, bool apply_silu,
                    float* out, ThreadPool& pool) {
-  pool.parallel_for(C, kChannelGrain, [&](int64_t c_begin, int64_t c_end) {
+  const int64_t work_per_channel = std::max<int64_t>(1, L * K);
+  const int64_t grain = (std::max(kChannelGrain, kMinWorkPerThread / work_per_channel) + kChannelGrain - 1) /
+                        kChannelGrain * kChannelGrain;
+  pool.parallel_for(C, grain, [&](int64_t c_begin, int64_t c_end) {
     const int64_t width = c_end - c_begin;
     std::vector<float> window(static_cast<size_t>((K - 1 + L) * width));
     std::vector<float> taps(static_cast<size_t>(K * width));

@@ -12,9 +12,11 @@ namespace mambacpp {
 
 namespace {
 
-// Rows of a matrix-vector product each thread takes at a time; large enough that a
-// range spans whole cache lines of y.
-constexpr int64_t kGemvGrain = 16;
+// Rows of a matrix-vector product each thread takes at a time: at least 16 (whole cache
+// lines of y) and at least kMinWorkPerThread multiply-adds, because handing a smaller
+// range to another thread costs more than computing it.
+constexpr int64_t kMinGemvGrain = 16;
+constexpr int64_t kMinWorkPerThread = 32768;
 // Up to this many rows of x (a decode step of a batch of sequences) run the
 // matrix-vector kernels, which read each weight once for all rows and give every row the
 // same result whatever the batch; more rows (prefill) run sgemm.
@@ -43,7 +45,8 @@ void gemv_rows(const CpuKernels& k, const Matrix& W, const float* x, int64_t M, 
 
 void gemv(const float* x, int64_t M, const Matrix& W, float* y, ThreadPool& pool) {
   const CpuKernels& k = active_cpu_kernels();
-  pool.parallel_for(W.rows, kGemvGrain,
+  const int64_t grain = std::max(kMinGemvGrain, kMinWorkPerThread / std::max<int64_t>(1, W.cols * M));
+  pool.parallel_for(W.rows, grain,
                     [&](int64_t begin, int64_t end) { gemv_rows(k, W, x, M, begin, end, y); });
 }
 

@@ -22,7 +22,7 @@ class BatchDecoder : public ::testing::TestWithParam<const char*> {
     params.temperature = temperature;
     params.seed = seed;
     DecodeRequest r{model_->new_state(), std::vector<float>(model_->config().padded_vocab_size),
-                    Sampler(params, model_->config().vocab_size)};
+                    Sampler(params, model_->config().vocab_size), 0, -1, nullptr, {}, false};
     model_->forward(prompt, r.state, LogitsFor::Last, r.logits.data(), pool_);
     r.max_tokens = 12;
     return r;

@@ -157,8 +157,8 @@ void generate_parallel(const GenerateOptions& opt, const Model& model, const Sta
   for (int64_t i = 0; i < opt.parallel; ++i) {
     SamplerParams params = opt.sampler;
     params.seed = opt.sampler.seed + static_cast<uint64_t>(i);
-    requests.push_back({prompt_state, logits, Sampler(params, vocab_limit)});
-    DecodeRequest& r = requests.back();
+    DecodeRequest& r = requests.emplace_back(
+        DecodeRequest{prompt_state, logits, Sampler(params, vocab_limit), 0, -1, nullptr, {}, false});
     r.max_tokens = opt.n_predict;
     r.eos = eos;
     if (tokenizer) {
