@@ -8,6 +8,53 @@
 
 namespace mambacpp::tokenizer_detail {
 
+void BpeModel::MergeTable::reserve(std::size_t count) {
+  // A load factor of at most one half keeps probe sequences short.
+  std::size_t capacity = 16;
+  shift_ = 60;
+  while (capacity < 2 * count) {
+    capacity *= 2;
+    --shift_;
+  }
+  keys_.assign(capacity, kEmpty);
+  merges_.assign(capacity, Merge{0, 0});
+  size_ = 0;
+}
+
+void BpeModel::MergeTable::insert_or_assign(uint64_t key, Merge merge) {
+  if (2 * (size_ + 1) > keys_.size()) {
+    // Grow and re-insert, which only happens when reserve() was given too small a count.
+    std::vector<uint64_t> old_keys = std::move(keys_);
+    std::vector<Merge> old_merges = std::move(merges_);
+    reserve(old_keys.size());
+    for (std::size_t i = 0; i < old_keys.size(); ++i) {
+      if (old_keys[i] != kEmpty) insert_or_assign(old_keys[i], old_merges[i]);
+    }
+  }
+  const std::size_t mask = keys_.size() - 1;
+  for (std::size_t slot = slot_of(key);; slot = (slot + 1) & mask) {
+    if (keys_[slot] == key) {
+      merges_[slot] = merge;
+      return;
+    }
+    if (keys_[slot] == kEmpty) {
+      keys_[slot] = key;
+      merges_[slot] = merge;
+      ++size_;
+      return;
+    }
+  }
+}
+
+const BpeModel::Merge* BpeModel::MergeTable::find(uint64_t key) const {
+  if (keys_.empty()) return nullptr;
+  const std::size_t mask = keys_.size() - 1;
+  for (std::size_t slot = slot_of(key);; slot = (slot + 1) & mask) {
+    if (keys_[slot] == key) return &merges_[slot];
+    if (keys_[slot] == kEmpty) return nullptr;
+  }
+}
+
 BpeModel::BpeModel(BpeConfig config, std::string_view source_name)
     : vocab_(std::move(config.vocab)),
       unk_token_(std::move(config.unk_token)),
@@ -44,6 +91,21 @@ BpeModel::BpeModel(BpeConfig config, std::string_view source_name)
     const auto it = vocab_.find(*unk_token_);
     if (it != vocab_.end()) unk_id_ = it->second;
   }
+
+  direct_character_ids_.assign(kDirectCharacters, -1);
+  std::string text;
+  for (char32_t cp = 0; cp < kDirectCharacters; ++cp) {
+    text.clear();
+    append_utf8(text, cp);
+    const auto it = vocab_.find(text);
+    if (it != vocab_.end()) direct_character_ids_[cp] = it->second;
+  }
+}
+
+int32_t BpeModel::single_character_id(std::string_view text, char32_t cp) const {
+  if (cp < kDirectCharacters) return direct_character_ids_[cp];
+  const auto it = vocab_.find(text);
+  return it == vocab_.end() ? -1 : it->second;
 }
 
 void BpeModel::split_into_symbols(std::string_view word, std::vector<Symbol>& symbols) const {
@@ -63,22 +125,27 @@ void BpeModel::split_into_symbols(std::string_view word, std::vector<Symbol>& sy
     const bool is_first = pos == 0;
     const bool is_last = pos + length >= word.size();
     std::string_view lookup_text = word.substr(pos, length);
-    if ((!is_first && continuing_subword_prefix_) || (is_last && end_of_word_suffix_)) {
+    const bool affixed = (!is_first && continuing_subword_prefix_) || (is_last && end_of_word_suffix_);
+    int32_t id = -1;
+    if (affixed) {
       piece.clear();
       if (!is_first && continuing_subword_prefix_) piece += *continuing_subword_prefix_;
       piece += lookup_text;
       if (is_last && end_of_word_suffix_) piece += *end_of_word_suffix_;
       lookup_text = piece;
+      const auto it = vocab_.find(lookup_text);
+      if (it != vocab_.end()) id = it->second;
+    } else {
+      id = single_character_id(lookup_text, decode_code_point(word, pos));
     }
     pos += length;
 
-    const auto it = vocab_.find(lookup_text);
-    if (it != vocab_.end()) {
+    if (id >= 0) {
       if (has_pending_unk) {
         push(*unk_id_, pending_unk_length);
         has_pending_unk = false;
       }
-      push(it->second, length);
+      push(id, length);
       continue;
     }
     if (byte_fallback_) {
@@ -132,9 +199,9 @@ void BpeModel::merge_symbols(std::vector<Symbol>& symbols) const {
   auto add_candidate = [&](int32_t position) {
     const int32_t next = symbols[position].next;
     if (next < 0) return;
-    const auto it = merges_.find(pair_key(symbols[position].id, symbols[next].id));
-    if (it == merges_.end()) return;
-    heap.push_back(Candidate{it->second.rank, position, it->second.new_id});
+    const Merge* merge = merges_.find(pair_key(symbols[position].id, symbols[next].id));
+    if (merge == nullptr) return;
+    heap.push_back(Candidate{merge->rank, position, merge->new_id});
     std::push_heap(heap.begin(), heap.end(), later);
   };
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) add_candidate(i);
@@ -146,8 +213,8 @@ void BpeModel::merge_symbols(std::vector<Symbol>& symbols) const {
     Symbol& left = symbols[top.position];
     if (left.byte_length == 0 || left.next < 0) continue;  // merged away or now the last
     Symbol& right = symbols[left.next];
-    const auto it = merges_.find(pair_key(left.id, right.id));
-    if (it == merges_.end() || it->second.new_id != top.new_id) continue;  // stale entry
+    const Merge* merge = merges_.find(pair_key(left.id, right.id));
+    if (merge == nullptr || merge->new_id != top.new_id) continue;  // stale entry
 
     left.id = top.new_id;
     left.byte_length += right.byte_length;

@@ -61,11 +61,36 @@ class BpeModel {
     return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
   }
 
+  // Open-addressing hash table from a pair of ids to its merge: the lookups in the merge
+  // loop dominate encoding of words that are not cached yet.
+  class MergeTable {
+   public:
+    void reserve(std::size_t count);
+    void insert_or_assign(uint64_t key, Merge merge);
+    const Merge* find(uint64_t key) const;
+
+   private:
+    static constexpr uint64_t kEmpty = ~uint64_t{0};  // no id pair has this key
+    std::size_t slot_of(uint64_t key) const {
+      return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
+    }
+    std::vector<uint64_t> keys_;
+    std::vector<Merge> merges_;
+    int shift_ = 64;
+    std::size_t size_ = 0;
+  };
+
   void split_into_symbols(std::string_view word, std::vector<Symbol>& symbols) const;
   void merge_symbols(std::vector<Symbol>& symbols) const;
+  // Id of the one-character token `text`, which starts with code point `cp`, or -1.
+  int32_t single_character_id(std::string_view text, char32_t cp) const;
 
   StringIdMap vocab_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  MergeTable merges_;
+  // Ids of one-character tokens for code points below kDirectCharacters (-1: not a token),
+  // which covers the byte-level alphabet, so its lookups need no hashing.
+  static constexpr char32_t kDirectCharacters = 0x800;
+  std::vector<int32_t> direct_character_ids_;
   std::optional<int32_t> unk_id_;
   std::optional<std::string> unk_token_;
   std::optional<std::string> continuing_subword_prefix_;
