@@ -38,6 +38,21 @@ void add_threads_option(CLI::App& cmd, int& threads) {
       ->check(CLI::Range(1, 1024));
 }
 
+void add_dtype_option(CLI::App& cmd, std::string& dtype) {
+  dtype = "as-stored";
+  cmd.add_option("--dtype", dtype, "Weight matrices as stored, or converted to this dtype at load")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"as-stored", "f32", "bf16", "f16"}));
+}
+
+LoadOptions load_options_for(const std::string& dtype) {
+  LoadOptions options;
+  if (dtype == "f32") options.matrix_dtype = WeightDType::F32;
+  if (dtype == "bf16") options.matrix_dtype = WeightDType::BF16;
+  if (dtype == "f16") options.matrix_dtype = WeightDType::F16;
+  return options;
+}
+
 std::string read_text_file(const std::string& path, const std::string& flag) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(flag + ": cannot open '" + path + "'");

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "mambacpp/model.h"
+
 namespace mambacpp::cli {
 
 // Parses "1,2,3" (commas and/or spaces) into token ids; throws Error naming `flag` on an
@@ -13,6 +15,11 @@ std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag)
 
 // Adds -t/--threads (default: the number of online CPUs).
 void add_threads_option(CLI::App& cmd, int& threads);
+
+// Adds --dtype (as-stored, f32, bf16, f16): the dtype weight matrices are used in.
+void add_dtype_option(CLI::App& cmd, std::string& dtype);
+// The load options for a --dtype value.
+LoadOptions load_options_for(const std::string& dtype);
 
 // Reads a whole file; throws Error naming `flag` and the path when it cannot.
 std::string read_text_file(const std::string& path, const std::string& flag);

@@ -120,14 +120,6 @@ Figure bench_decode(const Model& model, const BenchOptions& opt, int64_t batch, 
   return summarize("tg" + std::to_string(opt.n_generate), batch, rates, step_floor * batch);
 }
 
-LoadOptions load_options(const std::string& dtype) {
-  LoadOptions options;
-  if (dtype == "f32") options.matrix_dtype = WeightDType::F32;
-  if (dtype == "bf16") options.matrix_dtype = WeightDType::BF16;
-  if (dtype == "f16") options.matrix_dtype = WeightDType::F16;
-  return options;
-}
-
 void print_markdown(const BenchOptions& opt, const Model& model, const MachineFloors& floors,
                     const std::vector<Figure>& figures) {
   std::printf("model: %s (%s weights, %.1f MB)\n", opt.model_dir.c_str(), model.matrix_dtype_name().c_str(),
@@ -163,7 +155,7 @@ void run_bench(const BenchOptions& opt) {
   for (int32_t b : batches)
     if (b < 1) throw Error("-b: batch sizes must be at least 1");
 
-  auto model = Model::load(opt.model_dir, load_options(opt.dtype));
+  auto model = Model::load(opt.model_dir, load_options_for(opt.dtype));
   ThreadPool pool(opt.threads);
   set_blas_threads(opt.threads);
   MachineFloors floors = measure_machine_floors(pool);
@@ -202,9 +194,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-r,--repetitions", opt->repetitions, "Timed repetitions of each test (after one warm-up)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--dtype", opt->dtype, "Weight matrices as stored or converted at load")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"as-stored", "f32", "bf16", "f16"}));
+  add_dtype_option(*cmd, opt->dtype);
   cmd->add_option("-o,--output", opt->output, "Output format")
       ->capture_default_str()
       ->check(CLI::IsMember({"md", "json"}));

@@ -41,6 +41,7 @@ struct GenerateOptions {
   int64_t prefill_chunk = 512;
   int64_t parallel = 1;
   int threads = 1;
+  std::string dtype;
 };
 
 double seconds_since(Clock::time_point start) {
@@ -197,7 +198,7 @@ void run_generate(const GenerateOptions& opt) {
     throw Error("no prompt: give -p TEXT, -f FILE or --ids 1,2,3");
   if (opt.parallel > 1 && !opt.save_final_state_path.empty())
     throw Error("--save-state-final: saves one sequence's state, so it cannot be combined with --parallel");
-  auto model = Model::load(opt.model_dir);
+  auto model = Model::load(opt.model_dir, load_options_for(opt.dtype));
   const ModelConfig& config = model->config();
   std::optional<Tokenizer> tokenizer = load_tokenizer(opt);
   std::vector<int32_t> ids = prompt_ids(opt, config, tokenizer);
@@ -304,6 +305,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--prefill-chunk", opt->prefill_chunk, "Prompt tokens per forward call during prefill")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  add_dtype_option(*cmd, opt->dtype);
   add_threads_option(*cmd, opt->threads);
   cmd->callback([opt] { run_generate(*opt); });
 }

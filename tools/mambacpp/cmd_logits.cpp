@@ -19,13 +19,14 @@ struct LogitsOptions {
   std::string output;
   int64_t split = 0;
   int threads = 1;
+  std::string dtype;
 };
 
 void run_logits(const LogitsOptions& opt) {
   std::vector<int32_t> ids = parse_ids(opt.ids, "--ids");
   if (ids.empty()) throw Error("--ids: no token ids given");
 
-  auto model = Model::load(opt.model_dir);
+  auto model = Model::load(opt.model_dir, load_options_for(opt.dtype));
   const int64_t V = model->config().padded_vocab_size;
   for (int32_t id : ids)
     if (id >= V)
@@ -62,6 +63,7 @@ void add_logits_command(CLI::App& app) {
   cmd->add_option("--split", opt->split, "Feed the prompt in pieces of this many tokens through the state (0: whole)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  add_dtype_option(*cmd, opt->dtype);
   add_threads_option(*cmd, opt->threads);
   cmd->callback([opt] { run_logits(*opt); });
 }

@@ -7,6 +7,7 @@ namespace mambacpp::cli {
 // Each subcommand adds itself to the application and sets its own callback.
 // A callback throws mambacpp::Error on bad input; main() prints it as one line.
 void add_bench_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Print help for every subcommand");
 
   mambacpp::cli::add_bench_command(app);
+  mambacpp::cli::add_convert_command(app);
   mambacpp::cli::add_generate_command(app);
   mambacpp::cli::add_logits_command(app);
   mambacpp::cli::add_tokenize_command(app);
