@@ -60,13 +60,16 @@ class StateFile : public ::testing::TestWithParam<const char*> {
 TEST_P(StateFile, ForkedBranchesMatchSeparateRuns) {
   State prefix = model_->new_state();
   run(token_range(3, 20), prefix);
+  save_state(path("prefix.state"), *model_, prefix);
 
   State branch_a = prefix;  // fork
   State branch_b = prefix;
   std::vector<float> a_logits = run(token_range(11, 6), branch_a);
-  run(token_range(40, 9), branch_b);
+  std::vector<float> b_logits = run(token_range(40, 9), branch_b);
+  EXPECT_NE(std::vector<float>(b_logits.begin(), b_logits.begin() + a_logits.size()), a_logits);
 
-  State again = prefix;
+  // Branch A again, alone, from the saved state: the other branch left no trace.
+  State again = load_state(path("prefix.state"), *model_);
   EXPECT_EQ(run(token_range(11, 6), again), a_logits);  // bit for bit
   EXPECT_EQ(again.n_tokens, 26);
 }
