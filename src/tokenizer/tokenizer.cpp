@@ -14,24 +14,57 @@ namespace mambacpp {
 namespace tokenizer_detail {
 
 bool WordCache::append(std::string_view word, std::vector<int32_t>& out) const {
-  const auto it = entries_.find(word);
-  if (it == entries_.end()) return false;
-  const int32_t* first = ids_.data() + it->second.first;
-  out.insert(out.end(), first, first + it->second.second);
-  return true;
+  if (slots_.empty()) return false;
+  const uint64_t hash = hash_of(word);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t index = hash & mask;; index = (index + 1) & mask) {
+    const Slot& slot = slots_[index];
+    if (slot.word_length == 0) return false;
+    if (slot.hash == hash && slot.word_length == word.size() &&
+        std::string_view(words_).substr(slot.word_offset, slot.word_length) == word) {
+      const int32_t* first = ids_.data() + slot.ids_offset;
+      out.insert(out.end(), first, first + slot.ids_count);
+      return true;
+    }
+  }
+}
+
+void WordCache::clear() {
+  slots_.clear();
+  entries_ = 0;
+  words_.clear();
+  ids_.clear();
+}
+
+void WordCache::grow() {
+  std::vector<Slot> old_slots = std::move(slots_);
+  slots_.assign(old_slots.empty() ? 1024 : old_slots.size() * 2, Slot{0, 0, 0, 0, 0});
+  const std::size_t mask = slots_.size() - 1;
+  for (const Slot& slot : old_slots) {
+    if (slot.word_length == 0) continue;
+    std::size_t index = slot.hash & mask;
+    while (slots_[index].word_length != 0) index = (index + 1) & mask;
+    slots_[index] = slot;
+  }
 }
 
 void WordCache::insert(std::string_view word, const int32_t* ids, std::size_t count) {
-  if (word.size() > kMaxWordBytes) return;
-  if (word_bytes_ + word.size() > kMaxTotalWordBytes || ids_.size() + count > kMaxTotalIds) {
-    entries_.clear();
-    ids_.clear();
-    word_bytes_ = 0;
+  if (word.empty() || word.size() > kMaxWordBytes) return;
+  if (words_.size() + word.size() > kMaxTotalWordBytes || ids_.size() + count > kMaxTotalIds) {
+    clear();
   }
-  word_bytes_ += word.size();
-  const auto offset = static_cast<uint32_t>(ids_.size());
+  // A load factor of at most one half keeps probe sequences short.
+  if (2 * (entries_ + 1) > slots_.size()) grow();
+
+  const uint64_t hash = hash_of(word);
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t index = hash & mask;
+  while (slots_[index].word_length != 0) index = (index + 1) & mask;
+  slots_[index] = Slot{hash, static_cast<uint32_t>(words_.size()), static_cast<uint32_t>(word.size()),
+                       static_cast<uint32_t>(ids_.size()), static_cast<uint32_t>(count)};
+  ++entries_;
+  words_.append(word);
   ids_.insert(ids_.end(), ids, ids + count);
-  entries_.emplace(std::string(word), std::make_pair(offset, static_cast<uint32_t>(count)));
 }
 
 void TokenizerImpl::build_id_tables() {
@@ -124,6 +157,9 @@ void TokenizerImpl::encode(std::string_view text, bool add_special_tokens,
                 " at offset " + std::to_string(*offset));
   }
   out.clear();
+  // GPT-NeoX gives 4.5 bytes per token on wiki.test.raw and 3.3 on tinyshakespeare, so this
+  // reserve rarely needs to grow on English text.
+  out.reserve(text.size() / 3 + 16);
   std::lock_guard<std::mutex> lock(mutex);
 
   // Added tokens are found first: those with normalized = false in the raw text, then the

@@ -31,8 +31,8 @@ struct PostProcessorStep {
 
 enum class DecoderKind { kJoinWithSpaces, kByteLevel };
 
-// BPE results per pre-token word, keyed by the word's bytes before byte-level mapping.
-// The ids live in one flat vector so a hit costs no allocation.
+// BPE results per pre-token word, keyed by the word's bytes before byte-level mapping. An
+// open-addressing table over one byte arena and one id vector, so a hit costs no allocation.
 class WordCache {
  public:
   // Appends the cached ids of `word` to `out`; returns false when `word` is not cached.
@@ -40,15 +40,28 @@ class WordCache {
   void insert(std::string_view word, const int32_t* ids, std::size_t count);
 
  private:
+  struct Slot {
+    uint64_t hash;
+    uint32_t word_offset;
+    uint32_t word_length;  // 0 marks an empty slot, because cached words are never empty
+    uint32_t ids_offset;
+    uint32_t ids_count;
+  };
+
   // Bounds on memory: longer words are not cached, and the cache is emptied when it would
-  // exceed either total, which caps it at about 40 MB plus hash table overhead.
+  // exceed either total, which caps it at about 40 MB plus the slot table.
   static constexpr std::size_t kMaxWordBytes = 256;
   static constexpr std::size_t kMaxTotalWordBytes = std::size_t{1} << 24;
   static constexpr std::size_t kMaxTotalIds = std::size_t{1} << 22;
-  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, StringHash, std::equal_to<>>
-      entries_;
+
+  static uint64_t hash_of(std::string_view word) { return std::hash<std::string_view>{}(word); }
+  void clear();
+  void grow();
+
+  std::vector<Slot> slots_;  // size is zero or a power of two
+  std::size_t entries_ = 0;
+  std::string words_;
   std::vector<int32_t> ids_;
-  std::size_t word_bytes_ = 0;
 };
 
 struct TokenizerImpl {
