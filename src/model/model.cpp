@@ -55,8 +55,8 @@ struct Block {
 // 0.3.21, one thread of an AMD EPYC with AVX-512).
 constexpr int64_t kDefaultSsdBlock = 64;
 
-// The most sequences forward_batch() steps in one pass over the weights: linear() keeps
-// up to this many rows on its batch-independent matrix-vector kernels.
+// The maximum number of sequences forward_batch() steps in one pass over the weights.
+// linear() keeps up to this many rows on its batch-independent matrix-vector kernels.
 constexpr int64_t kMaxBatchRows = 16;
 
 std::string layer_prefix(int64_t layer) { return "backbone.layers." + std::to_string(layer) + "."; }
@@ -88,8 +88,8 @@ void fnv1a(uint64_t& hash, const void* data, size_t n) {
 }
 
 // Hashes the shapes that fix the state layout, and for every tensor its name, dtype,
-// shape and up to 4 KiB from its start, middle and end, so that two checkpoints of one
-// shape (a model and its fine-tune) differ without reading gigabytes.
+// shape and up to 4 KiB from its start, middle and end. Two checkpoints of one shape (a
+// model and its fine-tune) then differ without reading gigabytes.
 std::string checkpoint_fingerprint(const ModelConfig& c, const CheckpointFiles& files) {
   uint64_t hash = 0xcbf29ce484222325ull;
   for (int64_t v : {c.d_model, c.n_layer, c.padded_vocab_size, c.d_state, c.d_conv, c.d_inner,

@@ -18,8 +18,8 @@ namespace {
 constexpr int64_t kMinGemvGrain = 16;
 constexpr int64_t kMinWorkPerThread = 32768;
 // Up to this many rows of x (a decode step of a batch of sequences) run the
-// matrix-vector kernels, which read each weight once for all rows and give every row the
-// same result whatever the batch; more rows (prefill) run sgemm.
+// matrix-vector kernels. They read each weight once for all rows and give every row the
+// same result whatever the batch. More rows (prefill) run sgemm.
 constexpr int64_t kMaxGemvVectors = 16;
 // Rows of a bf16/f16 weight widened to f32 at a time before sgemm.
 constexpr int64_t kWidenBlockRows = 256;
