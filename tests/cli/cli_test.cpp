@@ -276,6 +276,63 @@ TEST(CliGenerate, GreedyIsDeterministicAndMatchesGolden) {
   }
 }
 
+TEST(CliGenerate, NeverPicksPaddingIds) {
+  // mamba1_tiny with vocab_size 250: state-spaces configs pad it to 256 rows, and ids
+  // 250 to 255 exist in the weights but not in the vocabulary. Their (tied) embedding
+  // rows are set to 100 times the row of the golden argmax r, so their logits are 100
+  // times the largest one, and a sampler that looked at them would pick them.
+  SafetensorsFile golden(test_data(kTinyDir + "/golden.safetensors"));
+  std::vector<int32_t> prompt = read_ids(golden, "seq3.input_ids");
+  std::vector<float> golden_logits = read_floats(golden, "seq3.logits");
+  const float* last_row = golden_logits.data() + (prompt.size() - 1) * kVocab;
+  const int32_t best = static_cast<int32_t>(argmax(last_row, kVocab));
+  const int32_t vocab_size = 250;
+  ASSERT_LT(best, vocab_size);
+  ASSERT_GT(last_row[best], 0.0f);
+  for (int32_t id : prompt) ASSERT_LT(id, vocab_size) << "the prompt must not read a changed row";
+
+  TempDir dir;
+  copy_model(test_model(), dir.path());
+  std::string config = read_bytes(dir.file("config.json"));
+  size_t at = config.find("\"vocab_size\": 256");
+  ASSERT_NE(at, std::string::npos);
+  config.replace(at, std::strlen("\"vocab_size\": 256"), "\"vocab_size\": 250");
+  write_bytes(dir.file("config.json"), config);
+
+  std::vector<RawTensor> tensors = read_raw_tensors(dir.file("model.safetensors"));
+  RawTensor* embedding = find_raw(tensors, "backbone.embedding.weight");
+  ASSERT_NE(embedding, nullptr);
+  const int64_t d_model = embedding->shape[1];
+  std::vector<float> row(static_cast<size_t>(d_model));
+  std::memcpy(row.data(), embedding->bytes.data() + best * d_model * 4, d_model * 4);
+  for (float& value : row) value *= 100.0f;
+  for (int64_t id = vocab_size; id < kVocab; ++id)
+    std::memcpy(embedding->bytes.data() + id * d_model * 4, row.data(), d_model * 4);
+  write_raw_tensors(dir.file("model.safetensors"), tensors);
+
+  // The padded logits really are the largest: the logits subcommand shows all 256.
+  CliResult logits_run = run_cli({"logits", "-m", dir.path().string(), "--ids", join_ids(prompt),
+                                  "-o", dir.file("out.safetensors")});
+  ASSERT_TRUE(logits_run.succeeded()) << logits_run;
+  std::vector<float> logits = read_floats(SafetensorsFile(dir.file("out.safetensors")), "logits");
+  EXPECT_GE(argmax(logits.data() + (prompt.size() - 1) * kVocab, kVocab), 250u);
+
+  // Greedy picks the best id inside the vocabulary.
+  CliResult greedy = run_cli({"generate", "-m", dir.path().string(), "--ids", join_ids(prompt),
+                              "-n", "1", "--temp", "0"});
+  ASSERT_TRUE(greedy.succeeded()) << greedy;
+  EXPECT_EQ(parse_printed_ids(greedy.out), std::vector<int32_t>{best}) << greedy;
+
+  // Sampling with every filter off still stays inside the vocabulary.
+  CliResult sampled = run_cli({"generate", "-m", dir.path().string(), "--ids", join_ids(prompt),
+                               "-n", "32", "--temp", "1", "--top-k", "0", "--top-p", "1",
+                               "--min-p", "0", "--seed", "7"});
+  ASSERT_TRUE(sampled.succeeded()) << sampled;
+  std::vector<int32_t> ids = parse_printed_ids(sampled.out);
+  EXPECT_EQ(ids.size(), 32u) << sampled;
+  for (int32_t id : ids) EXPECT_LT(id, vocab_size) << sampled;
+}
+
 TEST(CliGenerate, ZeroTokensReadsPromptOnly) {
   CliResult r = run_cli({"generate", "-m", test_model(), "--ids", "1,2,3", "-n", "0"});
   ASSERT_TRUE(r.succeeded()) << r;
