@@ -64,7 +64,7 @@ class Model {
 
   // One decode step of B sequences at once: ids[b] is the next token of the sequence
   // whose state is *states[b]. Writes logits [B, padded_vocab_size]. The weights are read
-  // once for the whole batch (Mamba-1 layers; other mixers still read theirs per sequence), and a sequence's logits are bit for bit those of forward()
+  // once for the whole batch, and a sequence's logits are bit for bit those of forward()
   // on it alone: they never depend on the other sequences of the batch. Batches of more
   // than 16 go through in groups of 16.
   void forward_batch(std::span<const int32_t> ids, std::span<State* const> states, float* logits,

@@ -55,20 +55,42 @@ int64_t AttentionMixer::weight_bytes() const {
 
 void AttentionMixer::forward(const float* u, int64_t L, LayerState& state, int64_t position,
                              float* out, ThreadPool& pool) const {
+  // qkv = in_proj(u) [L, qkv_width]
+  std::vector<float> qkv(static_cast<size_t>(L * qkv_width_));
+  linear(u, L, in_proj_, data_or_null(in_proj_bias_), qkv.data(), pool);
+
+  std::vector<float> o(static_cast<size_t>(L * q_heads_ * head_dim_));
+  attend(qkv.data(), L, state, position, o.data(), pool);
+
+  linear(o.data(), L, out_proj_, data_or_null(out_proj_bias_), out, pool);
+}
+
+void AttentionMixer::forward_batch(const float* u, std::span<LayerState* const> states,
+                                   std::span<const int64_t> positions, int64_t /*d_model*/,
+                                   float* out, ThreadPool& pool) const {
+  const int64_t B = static_cast<int64_t>(states.size()), q_width = q_heads_ * head_dim_;
+  std::vector<float> qkv(static_cast<size_t>(B * qkv_width_));
+  linear(u, B, in_proj_, data_or_null(in_proj_bias_), qkv.data(), pool);
+
+  std::vector<float> o(static_cast<size_t>(B * q_width));
+  for (int64_t b = 0; b < B; ++b)
+    attend(qkv.data() + b * qkv_width_, 1, *states[b], positions[b], o.data() + b * q_width, pool);
+
+  linear(o.data(), B, out_proj_, data_or_null(out_proj_bias_), out, pool);
+}
+
+void AttentionMixer::attend(const float* raw_qkv, int64_t L, LayerState& state, int64_t position,
+                            float* o, ThreadPool& pool) const {
   const int64_t hd = head_dim_, kv_width = kv_heads_ * hd, q_width = q_heads_ * hd;
   const int64_t kv_row = 2 * kv_width;
   MAMBACPP_CHECK(static_cast<int64_t>(state.kv_cache.size()) == position * kv_row);
 
-  // qkv = in_proj(u) [L, qkv_width], then the conv over the raw-qkv window
-  std::vector<float> qkv(static_cast<size_t>(L * qkv_width_));
-  linear(u, L, in_proj_, data_or_null(in_proj_bias_), qkv.data(), pool);
-  if (d_conv_ > 0) {
-    std::vector<float> raw = std::move(qkv);
-    qkv.resize(raw.size());
-    causal_conv1d(raw.data(), qkv_width_, L, qkv_width_, d_conv_, conv_weight_.data(),
+  // The conv over the raw-qkv window, when there is one
+  std::vector<float> qkv(raw_qkv, raw_qkv + L * qkv_width_);
+  if (d_conv_ > 0)
+    causal_conv1d(raw_qkv, qkv_width_, L, qkv_width_, d_conv_, conv_weight_.data(),
                   conv_bias_values_.data(), state.conv_state.data(), /*apply_silu=*/false,
                   qkv.data(), pool);
-  }
 
   // Rotary on q and k at positions position .. position + L - 1
   if (rotary_dim_ > 0) {
@@ -95,10 +117,7 @@ void AttentionMixer::forward(const float* u, int64_t L, LayerState& state, int64
   args.q_stride = qkv_width_;
   args.kv_cache = state.kv_cache.data();
   args.scale = scale_;
-  std::vector<float> o(static_cast<size_t>(L * q_width));
-  causal_attention(args, o.data(), pool);
-
-  linear(o.data(), L, out_proj_, data_or_null(out_proj_bias_), out, pool);
+  causal_attention(args, o, pool);
 }
 
 }  // namespace mambacpp

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "mambacpp/config.h"
@@ -27,9 +28,17 @@ class AttentionMixer final : public Mixer {
   void init_state(LayerState& state) const override;
   void forward(const float* x, int64_t L, LayerState& state, int64_t position, float* y,
                ThreadPool& pool) const override;
+  void forward_batch(const float* x, std::span<LayerState* const> states,
+                     std::span<const int64_t> positions, int64_t d_model, float* y,
+                     ThreadPool& pool) const override;
   int64_t weight_bytes() const override;
 
  private:
+  // Turns the in_proj output of L tokens of one sequence, qkv [L, qkv_width], into the
+  // attention output o [L, q_heads * head_dim]: conv, rotary, cache append, attention.
+  void attend(const float* qkv, int64_t L, LayerState& state, int64_t position, float* o,
+              ThreadPool& pool) const;
+
   int64_t d_model_, q_heads_, kv_heads_, head_dim_, d_conv_, rotary_dim_;
   int64_t qkv_width_;  // (q_heads + 2 * kv_heads) * head_dim
   double rotary_base_;

@@ -71,6 +71,21 @@ int64_t Mamba2Mixer::weight_bytes() const {
 
 void Mamba2Mixer::forward(const float* u, int64_t L, LayerState& state, int64_t /*position*/,
                           float* out, ThreadPool& pool) const {
+  const Segment whole{0, L, &state};
+  run(u, L, std::span<const Segment>(&whole, 1), out, pool);
+}
+
+void Mamba2Mixer::forward_batch(const float* u, std::span<LayerState* const> states,
+                                std::span<const int64_t> /*positions*/, int64_t /*d_model*/,
+                                float* out, ThreadPool& pool) const {
+  std::vector<Segment> segments;
+  for (size_t b = 0; b < states.size(); ++b)
+    segments.push_back({static_cast<int64_t>(b), 1, states[b]});
+  run(u, static_cast<int64_t>(states.size()), segments, out, pool);
+}
+
+void Mamba2Mixer::run(const float* u, int64_t L, std::span<const Segment> segments, float* out,
+                      ThreadPool& pool) const {
   const int64_t H = n_heads_, GN = ngroups_ * d_state_, W = in_proj_rows_;
   const int64_t z0_offset = 0, x0_offset = d_mlp_, z_offset = 2 * d_mlp_;
   const int64_t xbc_offset = 2 * d_mlp_ + d_ssm_, dt_offset = xbc_offset + conv_channels_;
@@ -79,11 +94,13 @@ void Mamba2Mixer::forward(const float* u, int64_t L, LayerState& state, int64_t 
   std::vector<float> zxbcdt(static_cast<size_t>(L * W));
   linear(u, L, in_proj_, data_or_null(in_proj_bias_), zxbcdt.data(), pool);
 
-  // xBC~ = silu(conv1d(xBC)) [L, conv_channels], continuing the raw-xBC window
+  // xBC~ = silu(conv1d(xBC)) [L, conv_channels], continuing each segment's raw-xBC window
   std::vector<float> xbc(static_cast<size_t>(L * conv_channels_));
-  causal_conv1d(zxbcdt.data() + xbc_offset, W, L, conv_channels_, d_conv_, conv_weight_.data(),
-                data_or_null(conv_bias_values_), state.conv_state.data(), /*apply_silu=*/true,
-                xbc.data(), pool);
+  for (const Segment& s : segments)
+    causal_conv1d(zxbcdt.data() + s.row_begin * W + xbc_offset, W, s.n_rows, conv_channels_,
+                  d_conv_, conv_weight_.data(), data_or_null(conv_bias_values_),
+                  s.state->conv_state.data(), /*apply_silu=*/true,
+                  xbc.data() + s.row_begin * conv_channels_, pool);
 
   // Δ = clamp(softplus(dt + dt_bias), dt_limit) [L, H]
   std::vector<float> dt(static_cast<size_t>(L * H));
@@ -93,28 +110,33 @@ void Mamba2Mixer::forward(const float* u, int64_t L, LayerState& state, int64_t 
       dt[t * H + h] = std::min(std::max(value, dt_min_), dt_max_);
     }
 
-  // y = SSD scan over x = xBC~[:, :d_ssm], B and C [L, G, N], continuing from ssm_state
-  SsdScanArgs scan;
-  scan.L = L;
-  scan.H = H;
-  scan.P = headdim_;
-  scan.G = ngroups_;
-  scan.N = d_state_;
-  scan.x = xbc.data();
-  scan.x_stride = conv_channels_;
-  scan.B = xbc.data() + d_ssm_;
-  scan.C = xbc.data() + d_ssm_ + GN;
-  scan.bc_stride = conv_channels_;
-  scan.dt = dt.data();
-  scan.A = A_.data();
-  scan.D = D_.data();
-  scan.D_has_hdim = D_has_hdim_;
-  scan.chunk_size = chunk_size_;
+  // y = SSD scan over x = xBC~[:, :d_ssm] and B, C [L, G, N], continuing each segment's
+  // ssm_state: the recurrent step for one token, the chunked scan for more.
   std::vector<float> y(static_cast<size_t>(L * d_ssm_));
-  if (L == 1) {
-    ssd_scan_recurrent(scan, state.ssm_state.data(), y.data(), pool);
-  } else {
-    ssd_scan_chunked(scan, state.ssm_state.data(), y.data(), pool);
+  for (const Segment& s : segments) {
+    const int64_t t0 = s.row_begin;
+    SsdScanArgs scan;
+    scan.L = s.n_rows;
+    scan.H = H;
+    scan.P = headdim_;
+    scan.G = ngroups_;
+    scan.N = d_state_;
+    scan.x = xbc.data() + t0 * conv_channels_;
+    scan.x_stride = conv_channels_;
+    scan.B = scan.x + d_ssm_;
+    scan.C = scan.x + d_ssm_ + GN;
+    scan.bc_stride = conv_channels_;
+    scan.dt = dt.data() + t0 * H;
+    scan.A = A_.data();
+    scan.D = D_.data();
+    scan.D_has_hdim = D_has_hdim_;
+    scan.chunk_size = chunk_size_;
+    float* y_segment = y.data() + t0 * d_ssm_;
+    if (s.n_rows == 1) {
+      ssd_scan_recurrent(scan, s.state->ssm_state.data(), y_segment, pool);
+    } else {
+      ssd_scan_chunked(scan, s.state->ssm_state.data(), y_segment, pool);
+    }
   }
 
   // y = norm(y ⊙ silu(z)) per group, or y ⊙ silu(z) without rmsnorm
@@ -133,6 +155,8 @@ void Mamba2Mixer::forward(const float* u, int64_t L, LayerState& state, int64_t 
   }
 
   // With d_ssm < d_inner, out_proj reads [silu(z0) ⊙ x0 | y].
+  // NOTE: no golden model has d_ssm < d_inner, so this path follows mamba2.Mamba2's code
+  // but has not been compared with the reference's outputs.
   std::vector<float> mixed(static_cast<size_t>(L * d_inner_));
   for (int64_t t = 0; t < L; ++t) {
     float* row = mixed.data() + t * d_inner_;
