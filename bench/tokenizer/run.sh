@@ -24,7 +24,13 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
   exit 1
 fi
 
-cmake --build "$build" --target mambacpp -j"$(nproc)" >/dev/null
+build_log="$(mktemp)"
+if ! cmake --build "$build" --target mambacpp -j"$(nproc)" >"$build_log" 2>&1; then
+  cat "$build_log" >&2
+  echo "error: building the mambacpp library in $build failed" >&2
+  exit 1
+fi
+rm -f "$build_log"
 speed_bin="$build/bench/tokenizer/tokenizer_speed"
 if [[ ! -x "$speed_bin" ]]; then
   speed_bin="$build/tokenizer_speed"
@@ -64,3 +70,5 @@ for mode in ("whole", "lines"):
           f"{b['first_mb_s']:>10.2f} {b['median_mb_s']:>10.2f} | "
           f"{a['first_mb_s'] / b['first_mb_s']:>6.1f}x {a['median_mb_s'] / b['median_mb_s']:>6.1f}x")
 PY
+cpu_model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs || true)"
+echo "machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
