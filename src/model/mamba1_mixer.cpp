@@ -97,9 +97,11 @@ void Mamba1Mixer::run(const float* u, int64_t L, std::span<const Segment> segmen
 
   // y = scan(x~, Δ, A, B, C, D) * silu(z) [L, E], continuing each segment's ssm_state [E, N]
   std::vector<float> y(static_cast<size_t>(L * E));
+  std::vector<SelectiveScanArgs> scans;
+  std::vector<float*> ssm_states, outputs;
   for (const Segment& s : segments) {
     const int64_t t0 = s.row_begin;
-    SelectiveScanArgs scan;
+    SelectiveScanArgs& scan = scans.emplace_back();
     scan.L = s.n_rows;
     scan.E = E;
     scan.N = N;
@@ -113,8 +115,10 @@ void Mamba1Mixer::run(const float* u, int64_t L, std::span<const Segment> segmen
     scan.D = D_.data();
     scan.z = xz.data() + t0 * 2 * E + E;
     scan.z_stride = 2 * E;
-    selective_scan(scan, s.state->ssm_state.data(), y.data() + t0 * E, pool);
+    ssm_states.push_back(s.state->ssm_state.data());
+    outputs.push_back(y.data() + t0 * E);
   }
+  selective_scan_many(scans, ssm_states, outputs, pool);
 
   // out = out_proj(y) [L, d_model]
   linear(y.data(), L, out_proj_, data_or_null(out_proj_bias_), out, pool);

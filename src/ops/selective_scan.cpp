@@ -21,4 +21,24 @@ void selective_scan(const SelectiveScanArgs& args, float* ssm_state, float* y, T
   });
 }
 
+void selective_scan_many(std::span<const SelectiveScanArgs> args, std::span<float* const> ssm_states,
+                         std::span<float* const> ys, ThreadPool& pool) {
+  if (args.empty()) return;
+  const CpuKernels& kernels = active_cpu_kernels();
+  const int64_t E = args[0].E;
+  const int64_t n_items = static_cast<int64_t>(args.size()) * E;
+  const int64_t grain =
+      std::max(kChannelGrain, kMinWorkPerThread / std::max<int64_t>(1, args[0].L * args[0].N));
+
+  // Item i is channel i % E of sequence i / E; a range may span several sequences.
+  pool.parallel_for(n_items, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end;) {
+      int64_t s = i / E, c_begin = i % E;
+      int64_t c_end = std::min(E, c_begin + (end - i));
+      kernels.selective_scan_channels(args[s], ssm_states[s], ys[s], c_begin, c_end);
+      i += c_end - c_begin;
+    }
+  });
+}
+
 }  // namespace mambacpp

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "mambacpp/thread_pool.h"
 
@@ -28,5 +29,10 @@ struct SelectiveScanArgs {
 //   y_t    = (h_t · C_t + D x_t) * silu(z_t)
 // and writes y [L, E]. Work is split by channels.
 void selective_scan(const SelectiveScanArgs& args, float* ssm_state, float* y, ThreadPool& pool);
+
+// The same for several independent sequences in one parallel pass over (sequence,
+// channel): scan s reads args[s] and updates ssm_states[s] and ys[s]. All args share E.
+void selective_scan_many(std::span<const SelectiveScanArgs> args, std::span<float* const> ssm_states,
+                         std::span<float* const> ys, ThreadPool& pool);
 
 }  // namespace mambacpp

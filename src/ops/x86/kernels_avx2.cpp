@@ -41,32 +41,55 @@ inline __m256 load_f16(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-// Four accumulators hide the FMA latency; the tail past a multiple of 8 is scalar.
-template <typename T, typename Load, typename Widen>
-void gemv_rows(const T* W, const float* x_all, int64_t cols, int64_t row_begin, int64_t row_end,
-               float* y, int64_t n_x, int64_t y_stride, Load load, Widen widen) {
-  int64_t cols32 = cols / 32 * 32;
-  int64_t cols8 = cols / 8 * 8;
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    const T* row = W + r * cols;
-    for (int64_t b = 0; b < n_x; ++b) {
-      const float* x = x_all + b * cols;
-      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-      __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-      int64_t k = 0;
-      for (; k < cols32; k += 32) {
-        acc0 = _mm256_fmadd_ps(load(row + k), _mm256_loadu_ps(x + k), acc0);
-        acc1 = _mm256_fmadd_ps(load(row + k + 8), _mm256_loadu_ps(x + k + 8), acc1);
-        acc2 = _mm256_fmadd_ps(load(row + k + 16), _mm256_loadu_ps(x + k + 16), acc2);
-        acc3 = _mm256_fmadd_ps(load(row + k + 24), _mm256_loadu_ps(x + k + 24), acc3);
-      }
-      for (; k < cols8; k += 8) acc0 = _mm256_fmadd_ps(load(row + k), _mm256_loadu_ps(x + k), acc0);
-      float sum =
-          horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-      for (; k < cols; ++k) sum += widen(row[k]) * x[k];
-      y[b * y_stride + r] = sum;
+// One tile of ROWS weight rows times VECTORS input vectors, one accumulator per pair:
+// each weight load serves VECTORS products and each input load ROWS products. Every
+// (row, vector) pair gets the same operations in the same order whatever the tile shape
+// (8-wide multiply-adds over k, the same reduction, then a scalar tail), so results
+// never depend on how many vectors share a call.
+template <int ROWS, int VECTORS, typename T, typename Load, typename Widen>
+inline void gemv_tile(const T* W, const float* x, int64_t cols, int64_t r0, int64_t b0, float* y,
+                      int64_t y_stride, Load load, Widen widen) {
+  __m256 acc[ROWS][VECTORS];
+  for (int i = 0; i < ROWS; ++i)
+    for (int j = 0; j < VECTORS; ++j) acc[i][j] = _mm256_setzero_ps();
+
+  const int64_t cols8 = cols / 8 * 8;
+  for (int64_t k = 0; k < cols8; k += 8) {
+    __m256 w[ROWS];
+    for (int i = 0; i < ROWS; ++i) w[i] = load(W + (r0 + i) * cols + k);
+    for (int j = 0; j < VECTORS; ++j) {
+      __m256 xv = _mm256_loadu_ps(x + (b0 + j) * cols + k);
+      for (int i = 0; i < ROWS; ++i) acc[i][j] = _mm256_fmadd_ps(w[i], xv, acc[i][j]);
     }
   }
+
+  for (int i = 0; i < ROWS; ++i) {
+    const T* row = W + (r0 + i) * cols;
+    for (int j = 0; j < VECTORS; ++j) {
+      const float* xj = x + (b0 + j) * cols;
+      float sum = horizontal_sum(acc[i][j]);
+      for (int64_t k = cols8; k < cols; ++k) sum += widen(row[k]) * xj[k];
+      y[(b0 + j) * y_stride + r0 + i] = sum;
+    }
+  }
+}
+
+// Tiles of 4 rows by up to 2 vectors: 8 accumulators, 4 weight registers and one input
+// register fit the 16 vector registers.
+template <int ROWS, typename T, typename Load, typename Widen>
+inline void gemv_row_tile(const T* W, const float* x, int64_t cols, int64_t r0, int64_t n_x,
+                          float* y, int64_t y_stride, Load load, Widen widen) {
+  int64_t b = 0;
+  for (; b + 2 <= n_x; b += 2) gemv_tile<ROWS, 2>(W, x, cols, r0, b, y, y_stride, load, widen);
+  for (; b < n_x; ++b) gemv_tile<ROWS, 1>(W, x, cols, r0, b, y, y_stride, load, widen);
+}
+
+template <typename T, typename Load, typename Widen>
+void gemv_rows(const T* W, const float* x, int64_t cols, int64_t row_begin, int64_t row_end,
+               float* y, int64_t n_x, int64_t y_stride, Load load, Widen widen) {
+  int64_t r = row_begin;
+  for (; r + 4 <= row_end; r += 4) gemv_row_tile<4>(W, x, cols, r, n_x, y, y_stride, load, widen);
+  for (; r < row_end; ++r) gemv_row_tile<1>(W, x, cols, r, n_x, y, y_stride, load, widen);
 }
 
 void gemv_f32(const float* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y,
