@@ -80,7 +80,7 @@ TEST(TokenizerOracle, ExtraCasesMatchHuggingFace) {
 // of tokenizers 0.23.2 does not know, plus random strings over all planes.
 TEST(TokenizerOracle, UnicodeVersionCases) {
   const auto records = read_jsonl(data_dir() / "tokenizer" / "unicode_cases.jsonl");
-  ASSERT_GE(records.size(), 1600u);
+  ASSERT_GE(records.size(), 1700u);
   for (const json& record : records) check_record(neox_tokenizer(), record);
   EXPECT_EQ(count_exact(neox_tokenizer(), records), static_cast<int>(records.size()));
 }
