@@ -59,6 +59,12 @@ class Loader {
     return it->get<bool>();
   }
 
+  bool required_bool(const json& object, const char* key, const std::string& where) const {
+    const json& value = require(object, key, where);
+    if (!value.is_boolean()) fail(where + "." + key + " must be true or false");
+    return value.get<bool>();
+  }
+
   int32_t id_value(const json& value, const std::string& where) const {
     if (!value.is_number_integer()) fail(where + " must be an integer token id");
     const auto id = value.get<int64_t>();
@@ -144,8 +150,8 @@ PreTokenizerConfig Loader::load_pre_tokenizer(const json& component) const {
   }
   if (byte_level != nullptr) {
     config.byte_level = true;
-    // Hugging Face's defaults for fields a file leaves out.
-    config.add_prefix_space = bool_field(*byte_level, "add_prefix_space", true, where);
+    // Hugging Face requires add_prefix_space and defaults use_regex to true.
+    config.add_prefix_space = required_bool(*byte_level, "add_prefix_space", where);
     config.use_regex = bool_field(*byte_level, "use_regex", true, where);
   }
   return config;
@@ -296,11 +302,12 @@ void Loader::load_added_tokens(const json& list, TokenizerImpl& impl) const {
     token->content = string_field(item, "content", where);
     if (token->content.empty()) continue;  // Hugging Face ignores empty tokens
     id_value(require(item, "id", where), where + ".id");
-    token->special = bool_field(item, "special", false, where);
-    token->single_word = bool_field(item, "single_word", false, where);
-    token->lstrip = bool_field(item, "lstrip", false, where);
-    token->rstrip = bool_field(item, "rstrip", false, where);
-    token->normalized = bool_field(item, "normalized", !token->special, where);
+    // Hugging Face rejects an added token without any of these fields.
+    token->special = required_bool(item, "special", where);
+    token->single_word = required_bool(item, "single_word", where);
+    token->lstrip = required_bool(item, "lstrip", where);
+    token->rstrip = required_bool(item, "rstrip", where);
+    token->normalized = required_bool(item, "normalized", where);
 
     // Hugging Face re-adds the tokens in file order and ignores the stored id: a content
     // already known keeps its id, otherwise the token gets the next free id after the model.

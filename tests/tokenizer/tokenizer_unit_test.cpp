@@ -166,6 +166,8 @@ TEST(TokenizerLoad, MalformedJsonIsNamed) {
                {"s.json", "model.merges[0]"});
   expect_error([] { Tokenizer::from_json(R"({"model": {"vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 1}]})", "t.json"); },
                {"t.json", "added_tokens[0]", "\"content\""});
+  expect_error([] { Tokenizer::from_json(R"({"model": {"vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 1, "content": "x", "special": false, "lstrip": false, "rstrip": false, "normalized": true}]})", "f.json"); },
+               {"f.json", "added_tokens[0]", "\"single_word\""});
 }
 
 TEST(TokenizerLoad, UnsupportedComponentIsNamed) {
