@@ -262,11 +262,18 @@ void parse_hugging_face(const FieldReader& top, const std::string& model_type, M
   if (!mamba2) return;
 
   c.headdim = top.positive("head_dim", 64);
+  // transformers' default is 128 heads; a config that omits num_heads gets it here too.
   int64_t n_heads = top.positive("num_heads", 128);
-  if (n_heads * c.headdim != c.d_inner)
-    top.fail("num_heads", "(" + std::to_string(n_heads) + ") times head_dim (" +
-                              std::to_string(c.headdim) + ") must equal the intermediate size " +
-                              std::to_string(c.d_inner) + " (expand * hidden_size)");
+  if (n_heads * c.headdim != c.d_inner) {
+    std::string what = top.has("num_heads") ? "(" + std::to_string(n_heads) + ")"
+                                            : "is missing, and its default (128)";
+    std::string fix = c.d_inner % c.headdim == 0
+                          ? "; set it to " + std::to_string(c.d_inner / c.headdim)
+                          : "";
+    top.fail("num_heads", what + " times head_dim (" + std::to_string(c.headdim) +
+                              ") does not equal the intermediate size " +
+                              std::to_string(c.d_inner) + " (expand * hidden_size)" + fix);
+  }
   c.ngroups = top.positive("n_groups", 8);
   c.chunk_size = top.positive("chunk_size", 256);
   c.d_ssm = c.d_inner;

@@ -78,6 +78,18 @@ TEST(Mamba2Config, HuggingFaceHeadCountMustMatch) {
   }
 }
 
+TEST(Mamba2Config, HuggingFaceMissingHeadCount) {
+  std::string text = replace(kHfMamba2, R"("num_heads": 24, )", "");
+  try {
+    parse_model_config(text, "config.json");
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("num_heads' is missing"), std::string::npos) << message;
+    EXPECT_NE(message.find("set it to 24"), std::string::npos) << message;
+  }
+}
+
 TEST(Mamba2Config, StateSpacesHybridFields) {
   const char* text = R"({
     "d_model": 64, "n_layer": 3, "vocab_size": 256, "d_intermediate": 96,
