@@ -1,6 +1,9 @@
 #include "ops/cpu_kernels.h"
 
 #include <cmath>
+#if defined(MAMBACPP_X86)
+#include <cpuid.h>
+#endif
 #include <cstdlib>
 #include <cstring>
 
@@ -11,6 +14,13 @@ namespace mambacpp {
 
 #if defined(MAMBACPP_X86)
 const CpuKernels& cpu_kernels_avx2();
+
+// F16C (half-precision conversion), CPUID leaf 1, ECX bit 29. Read directly because
+// clang 14's __builtin_cpu_supports does not know "f16c".
+static bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+}
 const CpuKernels& cpu_kernels_avx512();
 #endif
 
@@ -95,8 +105,7 @@ std::vector<const CpuKernels*> available_cpu_kernels() {
   std::vector<const CpuKernels*> out{&kScalar};
 #if defined(MAMBACPP_X86)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
     out.push_back(&cpu_kernels_avx2());
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
     out.push_back(&cpu_kernels_avx512());
