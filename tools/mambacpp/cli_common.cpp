@@ -1,5 +1,6 @@
 #include "cli_common.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -7,6 +8,26 @@
 #include "mambacpp/error.h"
 
 namespace mambacpp::cli {
+
+namespace {
+
+// Returns a validator that accepts numbers for which `accept` holds.
+CLI::Validator number_check(bool (*accept)(double), const std::string& requirement) {
+  return CLI::Validator(
+      [accept, requirement](std::string& text) -> std::string {
+        char* end = nullptr;
+        double value = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0') return "must be a number, got '" + text + "'";
+        if (!accept(value)) return "must be " + requirement + ", got " + text;
+        return {};
+      },
+      requirement);
+}
+
+}  // namespace
+
+const CLI::Validator kNonNegative = number_check([](double v) { return v >= 0; }, "0 or more");
+const CLI::Validator kPositive = number_check([](double v) { return v > 0; }, "more than 0");
 
 std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag) {
   std::vector<int32_t> ids;
@@ -29,6 +50,14 @@ std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag)
   }
   flush();
   return ids;
+}
+
+void check_token_ids(const std::vector<int32_t>& ids, const ModelConfig& config,
+                     const std::string& flag, const std::string& model_dir) {
+  for (int32_t id : ids)
+    if (id >= config.vocab_size)
+      throw Error(flag + ": token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                  std::to_string(config.vocab_size) + ") of " + model_dir);
 }
 
 void add_threads_option(CLI::App& cmd, int& threads) {

@@ -9,9 +9,19 @@
 
 namespace mambacpp::cli {
 
+// Flag value checks whose messages name the bound and the value (CLI11's own range
+// checks print the whole double range).
+extern const CLI::Validator kNonNegative;
+extern const CLI::Validator kPositive;
+
 // Parses "1,2,3" (commas and/or spaces) into token ids; throws Error naming `flag` on an
 // entry that is not a non-negative integer below 2^31.
 std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag);
+
+// Checks that every id names a real token of the model: below its vocab_size, so never a
+// padding row of the embedding. Throws Error naming `flag`, the id and `model_dir`.
+void check_token_ids(const std::vector<int32_t>& ids, const ModelConfig& config,
+                     const std::string& flag, const std::string& model_dir);
 
 // Adds -t/--threads (default: the number of online CPUs).
 void add_threads_option(CLI::App& cmd, int& threads);

@@ -185,15 +185,15 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-m,--model", opt->model_dir, "Model directory (config.json + safetensors)")->required();
   cmd->add_option("-p,--n-prompt", opt->n_prompt, "Prompt tokens for the prefill test (0: skip)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("-n,--n-gen", opt->n_generate, "Decode steps per decode test (0: skip)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("-b,--batch", opt->batches, "Sequences decoding at once, comma-separated list")
       ->capture_default_str();
   cmd->add_option("-r,--repetitions", opt->repetitions, "Timed repetitions of each test (after one warm-up)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   add_dtype_option(*cmd, opt->dtype);
   cmd->add_option("-o,--output", opt->output, "Output format")
       ->capture_default_str()

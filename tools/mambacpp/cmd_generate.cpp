@@ -73,10 +73,7 @@ std::vector<int32_t> prompt_ids(const GenerateOptions& opt, const ModelConfig& c
   }
 
   if (ids.empty()) throw Error(flag + ": the prompt is empty; give at least one token");
-  for (int32_t id : ids)
-    if (id >= config.padded_vocab_size)
-      throw Error(flag + ": token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                  std::to_string(config.padded_vocab_size) + ") of " + opt.model_dir);
+  check_token_ids(ids, config, flag, opt.model_dir);
   return ids;
 }
 
@@ -273,13 +270,13 @@ void add_generate_command(CLI::App& app) {
   file->excludes(ids);
   cmd->add_option("-n,--n-predict", opt->n_predict, "Tokens to generate (0: only read the prompt)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--temp", opt->sampler.temperature, "Sampling temperature (0: greedy)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--top-k", opt->sampler.top_k, "Keep the k most likely tokens (0: off)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--top-p", opt->sampler.top_p, "Keep the most likely tokens up to this total probability (1: off)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
@@ -288,7 +285,7 @@ void add_generate_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--repeat-penalty", opt->sampler.repeat_penalty, "Penalty on recently seen tokens (1: off)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_option("--seed", opt->sampler.seed, "Random seed")->capture_default_str();
   cmd->add_option("--stop", opt->stops, "Stop when the output contains this string (repeatable)");
   cmd->add_option("--parallel", opt->parallel,
@@ -304,7 +301,7 @@ void add_generate_command(CLI::App& app) {
                   "Save the state after the generated tokens to this file");
   cmd->add_option("--prefill-chunk", opt->prefill_chunk, "Prompt tokens per forward call during prefill")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   add_dtype_option(*cmd, opt->dtype);
   add_threads_option(*cmd, opt->threads);
   cmd->callback([opt] { run_generate(*opt); });

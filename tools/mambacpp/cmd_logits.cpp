@@ -28,10 +28,7 @@ void run_logits(const LogitsOptions& opt) {
 
   auto model = Model::load(opt.model_dir, load_options_for(opt.dtype));
   const int64_t V = model->config().padded_vocab_size;
-  for (int32_t id : ids)
-    if (id >= V)
-      throw Error("--ids: token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                  std::to_string(V) + ") of " + opt.model_dir);
+  check_token_ids(ids, model->config(), "--ids", opt.model_dir);
 
   ThreadPool pool(opt.threads);
   set_blas_threads(opt.threads);
@@ -62,7 +59,7 @@ void add_logits_command(CLI::App& app) {
       ->required();
   cmd->add_option("--split", opt->split, "Feed the prompt in pieces of this many tokens through the state (0: whole)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   add_dtype_option(*cmd, opt->dtype);
   add_threads_option(*cmd, opt->threads);
   cmd->callback([opt] { run_logits(*opt); });

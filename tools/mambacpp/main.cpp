@@ -18,8 +18,14 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, like every other error; CLI11's own report adds a second line.
+    std::fprintf(stderr, "error: %s (see mambacpp --help)\n", e.what());
+    return 2;
   } catch (const mambacpp::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
