@@ -196,6 +196,14 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const LoadOptio
   if (impl->config.bias_from_checkpoint)
     impl->config.bias = impl->files->find("backbone.layers.0.mixer.in_proj.bias") != nullptr;
 
+  // Every layer has at least two tensors (its norm and a mixer weight). Reject a config
+  // that calls for more layers than that before allocating them.
+  const int64_t n_tensors = static_cast<int64_t>(impl->files->all().size());
+  if (impl->config.n_layer > n_tensors)
+    throw Error(dir + "/config.json: n_layer is " + std::to_string(impl->config.n_layer) +
+                " but " + impl->files->description() + " holds only " + std::to_string(n_tensors) +
+                " tensors");
+
   impl->build_blocks();
   impl->weight_table().bind(*impl->files, options, impl->storage);
   if (impl->config.tie_embeddings) impl->lm_head = impl->embedding;
