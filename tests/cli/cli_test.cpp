@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "io/safetensors.h"
 #include "support/golden_file.h"
 #include "unit/checkpoint_fixtures.h"
@@ -423,8 +425,100 @@ TEST(CliHelp, ListsEveryFlag) {
 
   CliResult top = run_cli({"--help"});
   ASSERT_TRUE(top.succeeded()) << top;
-  EXPECT_NE(top.out.find("generate"), std::string::npos) << top;
-  EXPECT_NE(top.out.find("logits"), std::string::npos) << top;
+  for (const char* subcommand : {"generate", "logits", "tokenize", "bench", "convert"})
+    EXPECT_NE(top.out.find(subcommand), std::string::npos) << subcommand << "\n" << top;
+}
+
+// Greedy ids of `generate` after the prompt `ids`, with extra flags.
+std::vector<int32_t> greedy_ids(const std::string& ids, int n, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"generate", "-m", test_model(), "--ids", ids, "-n",
+                                   std::to_string(n), "--temp", "0"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  CliResult r = run_cli(args);
+  EXPECT_TRUE(r.succeeded()) << r;
+  return parse_printed_ids(r.out);
+}
+
+TEST(CliState, LoadedStateContinuesThePrompt) {
+  TempDir dir;
+  const std::string state = dir.file("prompt.state");
+  EXPECT_TRUE(greedy_ids("5,6,7", 0, {"--save-state", state}).empty());
+  const std::string saved = read_bytes(state);
+
+  // The prompt 5,6,7 from the file plus 8,9 read now is the prompt 5,6,7,8,9.
+  EXPECT_EQ(greedy_ids("8,9", 6, {"--load-state", state}), greedy_ids("5,6,7,8,9", 6));
+  EXPECT_EQ(read_bytes(state), saved) << "loading changed the state file";
+}
+
+TEST(CliState, FinalStateContinuesTheOutput) {
+  TempDir dir;
+  const std::string state = dir.file("final.state");
+  std::vector<int32_t> first = greedy_ids("11,12", 4, {"--save-state-final", state});
+  ASSERT_EQ(first.size(), 4u);
+
+  // Continuing after the output with the id 40 equals reading all of it as a prompt.
+  std::string whole = "11,12";
+  for (int32_t id : first) whole += "," + std::to_string(id);
+  EXPECT_EQ(greedy_ids("40", 5, {"--load-state", state}), greedy_ids(whole + ",40", 5));
+}
+
+TEST(CliState, StateOfAnotherModelFailsCleanly) {
+  TempDir dir;
+  const std::string state = dir.file("other.state");
+  CliResult saved = run_cli({"generate", "-m", test_data("golden/mamba1_dtrank_bias"), "--ids", "1,2",
+                             "-n", "0", "--save-state", state});
+  ASSERT_TRUE(saved.succeeded()) << saved;
+  expect_clean_failure(run_cli({"generate", "-m", test_model(), "--ids", "3", "--load-state", state}),
+                       {state, "another model"});
+  write_bytes(dir.file("broken.state"), "MAMBASTA");
+  expect_clean_failure(
+      run_cli({"generate", "-m", test_model(), "--ids", "3", "--load-state", dir.file("broken.state")}),
+      {dir.file("broken.state")});
+}
+
+TEST(CliGenerate, ParallelSequencesMatchSingleRuns) {
+  CliResult r = run_cli({"generate", "-m", test_model(), "--ids", "3,4,5", "-n", "5", "--temp", "0",
+                         "--parallel", "3"});
+  ASSERT_TRUE(r.succeeded()) << r;
+  std::vector<int32_t> alone = greedy_ids("3,4,5", 5);
+  std::istringstream lines(r.out);
+  int count = 0;
+  for (std::string line; std::getline(lines, line); ++count) {
+    auto json = nlohmann::json::parse(line);
+    EXPECT_EQ(json["sequence"].get<int>(), count);
+    EXPECT_EQ(json["ids"].get<std::vector<int32_t>>(), alone) << line;
+  }
+  EXPECT_EQ(count, 3);
+}
+
+TEST(CliBench, ReportsEveryTestAsJson) {
+  CliResult r = run_cli({"bench", "-m", test_model(), "-p", "8", "-n", "4", "-b", "1,2", "-r", "1",
+                         "-o", "json"});
+  ASSERT_TRUE(r.succeeded()) << r;
+  auto json = nlohmann::json::parse(r.out);
+  ASSERT_EQ(json["results"].size(), 3u) << r.out;
+  EXPECT_EQ(json["results"][0]["test"], "pp8");
+  EXPECT_EQ(json["results"][2]["batch"], 2);
+  for (const auto& result : json["results"]) EXPECT_GT(result["tokens_per_s"].get<double>(), 0) << r.out;
+  EXPECT_GT(json["read_gb_per_s"].get<double>(), 0);
+  EXPECT_GT(json["fp32_gflop_per_s"].get<double>(), 0);
+}
+
+TEST(CliConvert, Bf16CheckpointGenerates) {
+  TempDir dir;
+  const std::string out = dir.file("bf16");
+  CliResult r = run_cli({"convert", "-m", test_model(), "-o", out, "--dtype", "bf16"});
+  ASSERT_TRUE(r.succeeded()) << r;
+  SafetensorsFile converted(out + "/model.safetensors");
+  EXPECT_EQ(converted.get("backbone.embedding.weight").dtype, DType::BF16);
+  EXPECT_EQ(converted.get("backbone.layers.0.mixer.A_log").dtype, DType::F32);
+
+  // Loading the bf16 file and converting at load round the same way.
+  CliResult from_file = run_cli({"generate", "-m", out, "--ids", "1,2,3", "-n", "6", "--temp", "0"});
+  CliResult at_load = run_cli({"generate", "-m", test_model(), "--ids", "1,2,3", "-n", "6", "--temp",
+                               "0", "--dtype", "bf16"});
+  ASSERT_TRUE(from_file.succeeded()) << from_file;
+  EXPECT_EQ(from_file.out, at_load.out);
 }
 
 }  // namespace
