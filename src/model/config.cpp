@@ -279,7 +279,7 @@ void parse_hugging_face(const FieldReader& top, const std::string& model_type, M
   c.d_ssm = c.d_inner;
   c.rmsnorm = true;
   // transformers' Mamba2Mixer always gates before the norm and ignores a norm_before_gate
-  // field in config.json (Mamba-Codestral's says true).
+  // field in config.json (Mamba-Codestral's sets it to true).
   // NOTE: transformers' slow path normalizes over all d_inner channels, while its fast
   // path and mamba_ssm normalize per group; this engine normalizes per group, so an HF
   // checkpoint with n_groups > 1 matches the fast path.
