@@ -60,26 +60,40 @@ void widen_rows(const Matrix& W, int64_t row_begin, int64_t row_end, float* out)
   }
 }
 
-void gemm(const float* x, int64_t M, const Matrix& W, float* y) {
+// y[:, rows r0..r1) = x · W[r0..r1)^T with one single-threaded sgemm call.
+void gemm_slice(const float* x, int64_t M, const Matrix& W, int64_t r0, int64_t r1, float* y) {
   const int64_t N = W.rows, K = W.cols;
   if (W.dtype == DType::F32) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K,
-                static_cast<const float*>(W.data), K, 0.0f, y, N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, r1 - r0, K, 1.0f, x, K,
+                static_cast<const float*>(W.data) + r0 * K, K, 0.0f, y + r0, N);
     return;
   }
 
-  std::vector<float> block(static_cast<size_t>(std::min(kWidenBlockRows, N) * K));
-  for (int64_t r = 0; r < N; r += kWidenBlockRows) {
-    int64_t rows = std::min(kWidenBlockRows, N - r);
+  std::vector<float> block(static_cast<size_t>(std::min(kWidenBlockRows, r1 - r0) * K));
+  for (int64_t r = r0; r < r1; r += kWidenBlockRows) {
+    int64_t rows = std::min(kWidenBlockRows, r1 - r);
     widen_rows(W, r, r + rows, block.data());
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, rows, K, 1.0f, x, K, block.data(), K,
                 0.0f, y + r, N);
   }
 }
 
-}  // namespace
+// Splits the weight rows into one slice per thread of our pool, each a single-threaded
+// sgemm. OpenBLAS's own threads stay off: they spin in sched_yield while waiting, which
+// took a quarter of the CPU from our threads during a prefill.
+void gemm(const float* x, int64_t M, const Matrix& W, float* y, ThreadPool& pool) {
+  static const bool blas_single_threaded = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)blas_single_threaded;
 
-void set_blas_threads(int n_threads) { openblas_set_num_threads(std::max(1, n_threads)); }
+  const int64_t per_thread = (W.rows + pool.size() - 1) / pool.size();
+  const int64_t grain = std::max<int64_t>(16, (per_thread + 15) / 16 * 16);
+  pool.parallel_for(W.rows, grain, [&](int64_t r0, int64_t r1) { gemm_slice(x, M, W, r0, r1, y); });
+}
+
+}  // namespace
 
 void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float* y,
             ThreadPool& pool) {
@@ -87,7 +101,7 @@ void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float
   if (M <= kMaxGemvVectors) {
     gemv(x, M, W, y, pool);
   } else {
-    gemm(x, M, W, y);
+    gemm(x, M, W, y, pool);
   }
   add_bias(y, M, W.rows, bias);
 }

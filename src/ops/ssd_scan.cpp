@@ -184,12 +184,16 @@ void ssd_scan_chunked(const SsdScanArgs& a, float* ssm_state, float* y, ThreadPo
 
     // Per group: scores = C Bᵀ [T, T], and y = C S_gᵀ [T, heads_per_group * P], the
     // incoming state read out at every token before its decay is applied.
+    // The products are split over the pool by channel slices of a group (or by heads),
+    // each a single-threaded sgemm: linear() keeps OpenBLAS itself single-threaded.
     for (int64_t g = 0; g < G; ++g) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, N, 1.0f, C + g * N, a.bc_stride,
                   B + g * N, a.bc_stride, 0.0f, buf.scores.data() + g * T * T, T);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, group_width, N, 1.0f, C + g * N,
-                  a.bc_stride, ssm_state + g * group_width * N, N, 0.0f, y_chunk + g * group_width,
-                  HP);
+      pool.parallel_for(group_width, P, [&](int64_t c0, int64_t c1) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, c1 - c0, N, 1.0f, C + g * N,
+                    a.bc_stride, ssm_state + (g * group_width + c0) * N, N, 0.0f,
+                    y_chunk + g * group_width + c0, HP);
+      });
     }
 
     pool.parallel_for(H, 1, [&](int64_t h_begin, int64_t h_end) {
@@ -197,16 +201,20 @@ void ssd_scan_chunked(const SsdScanArgs& a, float* ssm_state, float* y, ThreadPo
     });
 
     // Per head: y += mixing x [T, P], the chunk's own inputs.
-    for (int64_t h = 0; h < H; ++h)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, P, T, 1.0f,
-                  buf.mixing.data() + h * T * T, T, x + h * P, a.x_stride, 1.0f, y_chunk + h * P,
-                  HP);
+    pool.parallel_for(H, 1, [&](int64_t h_begin, int64_t h_end) {
+      for (int64_t h = h_begin; h < h_end; ++h)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, P, T, 1.0f,
+                    buf.mixing.data() + h * T * T, T, x + h * P, a.x_stride, 1.0f, y_chunk + h * P,
+                    HP);
+    });
 
     // Per group: S_g += x_to_stateᵀ B [heads_per_group * P, N].
     for (int64_t g = 0; g < G; ++g)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, group_width, N, T, 1.0f,
-                  buf.x_to_state.data() + g * group_width, HP, B + g * N, a.bc_stride, 1.0f,
-                  ssm_state + g * group_width * N, N);
+      pool.parallel_for(group_width, P, [&](int64_t c0, int64_t c1) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, N, T, 1.0f,
+                    buf.x_to_state.data() + g * group_width + c0, HP, B + g * N, a.bc_stride, 1.0f,
+                    ssm_state + (g * group_width + c0) * N, N);
+      });
   }
 
   pool.parallel_for(H, 1, [&](int64_t h_begin, int64_t h_end) { add_skip(a, h_begin, h_end, y); });

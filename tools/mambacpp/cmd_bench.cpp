@@ -12,7 +12,6 @@
 #include "commands.h"
 #include "mambacpp/error.h"
 #include "mambacpp/model.h"
-#include "ops/linear.h"
 #include "runtime/machine_probe.h"
 
 namespace mambacpp::cli {
@@ -157,7 +156,6 @@ void run_bench(const BenchOptions& opt) {
 
   auto model = Model::load(opt.model_dir, load_options_for(opt.dtype));
   ThreadPool pool(opt.threads);
-  set_blas_threads(opt.threads);
   MachineFloors floors = measure_machine_floors(pool);
 
   // Prefill floor: FLOPs per token at the f32 peak. Decode floor: every weight read once

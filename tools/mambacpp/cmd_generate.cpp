@@ -15,7 +15,6 @@
 #include "mambacpp/model.h"
 #include "mambacpp/sampler.h"
 #include "mambacpp/tokenizer.h"
-#include "ops/linear.h"
 #include "runtime/batch_decoder.h"
 #include "runtime/state_file.h"
 #include "runtime/stop_strings.h"
@@ -206,7 +205,6 @@ void run_generate(const GenerateOptions& opt) {
   const int32_t eos = tokenizer ? tokenizer->eos_id() : -1;
 
   ThreadPool pool(opt.threads);
-  set_blas_threads(opt.threads);
   State state = opt.load_state_path.empty() ? model->new_state() : load_state(opt.load_state_path, *model);
   Sampler sampler(opt.sampler, vocab_limit);
   for (int32_t id : ids) sampler.accept(id);

@@ -7,7 +7,6 @@
 #include "io/safetensors.h"
 #include "mambacpp/error.h"
 #include "mambacpp/model.h"
-#include "ops/linear.h"
 
 namespace mambacpp::cli {
 
@@ -31,7 +30,6 @@ void run_logits(const LogitsOptions& opt) {
   check_token_ids(ids, model->config(), "--ids", opt.model_dir);
 
   ThreadPool pool(opt.threads);
-  set_blas_threads(opt.threads);
   State state = model->new_state();
 
   // logits [n_tokens, padded_vocab]; with --split the prompt goes through in pieces.
