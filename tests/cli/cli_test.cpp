@@ -439,6 +439,14 @@ std::vector<int32_t> greedy_ids(const std::string& ids, int n, std::vector<std::
   return parse_printed_ids(r.out);
 }
 
+TEST(CliGenerate, IdsFromFileEqualIdsInline) {
+  TempDir dir;
+  write_bytes(dir.file("prompt.ids"), "5, 6,\n7 8\n");
+  EXPECT_EQ(greedy_ids("@" + dir.file("prompt.ids"), 4), greedy_ids("5,6,7,8", 4));
+  expect_clean_failure(run_cli({"generate", "-m", test_model(), "--ids", "@" + dir.file("missing.ids")}),
+                       {"--ids", dir.file("missing.ids")});
+}
+
 TEST(CliState, LoadedStateContinuesThePrompt) {
   TempDir dir;
   const std::string state = dir.file("prompt.state");

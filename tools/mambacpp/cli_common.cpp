@@ -29,6 +29,11 @@ CLI::Validator number_check(bool (*accept)(double), const std::string& requireme
 const CLI::Validator kNonNegative = number_check([](double v) { return v >= 0; }, "0 or more");
 const CLI::Validator kPositive = number_check([](double v) { return v > 0; }, "more than 0");
 
+std::vector<int32_t> parse_ids_argument(const std::string& text, const std::string& flag) {
+  if (!text.empty() && text[0] == '@') return parse_ids(read_text_file(text.substr(1), flag), flag);
+  return parse_ids(text, flag);
+}
+
 std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag) {
   std::vector<int32_t> ids;
   std::string token;

@@ -23,6 +23,10 @@ std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag)
 void check_token_ids(const std::vector<int32_t>& ids, const ModelConfig& config,
                      const std::string& flag, const std::string& model_dir);
 
+// The same for a flag value that may also be "@FILE": ids read from that file, for prompts
+// too long for one command-line argument.
+std::vector<int32_t> parse_ids_argument(const std::string& text, const std::string& flag);
+
 // Adds -t/--threads (default: the number of online CPUs).
 void add_threads_option(CLI::App& cmd, int& threads);
 

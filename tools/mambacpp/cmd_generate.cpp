@@ -61,7 +61,7 @@ std::vector<int32_t> prompt_ids(const GenerateOptions& opt, const ModelConfig& c
   std::string flag;
   if (!opt.ids.empty()) {
     flag = "--ids";
-    ids = parse_ids(opt.ids, flag);
+    ids = parse_ids_argument(opt.ids, flag);
   } else {
     flag = opt.prompt_file.empty() ? "-p" : "-f";
     if (!tokenizer)
@@ -261,7 +261,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("-m,--model", opt->model_dir, "Model directory (config.json + safetensors)")->required();
   auto* prompt = cmd->add_option("-p,--prompt", opt->prompt, "Prompt text (needs tokenizer.json)");
   auto* file = cmd->add_option("-f,--file", opt->prompt_file, "Read the prompt text from this file");
-  auto* ids = cmd->add_option("--ids", opt->ids, "Prompt token ids, comma-separated");
+  auto* ids = cmd->add_option("--ids", opt->ids, "Prompt token ids, comma-separated, or @FILE to read them from a file");
   cmd->add_option("--tokenizer", opt->tokenizer_path, "tokenizer.json to use instead of the model directory's")
       ->check(CLI::ExistingFile);
   prompt->excludes(file)->excludes(ids);

@@ -22,7 +22,7 @@ struct LogitsOptions {
 };
 
 void run_logits(const LogitsOptions& opt) {
-  std::vector<int32_t> ids = parse_ids(opt.ids, "--ids");
+  std::vector<int32_t> ids = parse_ids_argument(opt.ids, "--ids");
   if (ids.empty()) throw Error("--ids: no token ids given");
 
   auto model = Model::load(opt.model_dir, load_options_for(opt.dtype));
@@ -52,7 +52,7 @@ void add_logits_command(CLI::App& app) {
   auto opt = std::make_shared<LogitsOptions>();
   CLI::App* cmd = app.add_subcommand("logits", "Write the logits of every prompt position to a safetensors file");
   cmd->add_option("-m,--model", opt->model_dir, "Model directory (config.json + safetensors)")->required();
-  cmd->add_option("--ids", opt->ids, "Prompt token ids, comma-separated")->required();
+  cmd->add_option("--ids", opt->ids, "Prompt token ids, comma-separated, or @FILE to read them from a file")->required();
   cmd->add_option("-o,--output", opt->output, "Output file; holds tensor 'logits' [n_tokens, padded_vocab], F32")
       ->required();
   cmd->add_option("--split", opt->split, "Feed the prompt in pieces of this many tokens through the state (0: whole)")
