@@ -67,7 +67,9 @@ TEST_P(PrefixCacheTest, PromptsAroundTheIntervalMatchColdRuns) {
     EXPECT_LE(reused, length - 1);
     // After the first prompt the 64-token snapshot exists; 128 also stores one at 128,
     // which a 128-token prompt must not use (its last token would not be recomputed).
-    if (length > 127) EXPECT_EQ(reused, length == 129 ? 128 : 64) << "length " << length;
+    if (length > 127) {
+      EXPECT_EQ(reused, length == 129 ? 128 : 64) << "length " << length;
+    }
 
     // Greedy tokens could agree by luck; the resumed logits must match the cold ones too.
     State resumed, cold = model_->new_state();
