@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <sstream>
@@ -425,7 +426,7 @@ TEST(CliHelp, ListsEveryFlag) {
 
   CliResult top = run_cli({"--help"});
   ASSERT_TRUE(top.succeeded()) << top;
-  for (const char* subcommand : {"generate", "logits", "tokenize", "bench", "convert"})
+  for (const char* subcommand : {"generate", "logits", "perplexity", "tokenize", "bench", "convert"})
     EXPECT_NE(top.out.find(subcommand), std::string::npos) << subcommand << "\n" << top;
 }
 
@@ -445,6 +446,45 @@ TEST(CliGenerate, IdsFromFileEqualIdsInline) {
   EXPECT_EQ(greedy_ids("@" + dir.file("prompt.ids"), 4), greedy_ids("5,6,7,8", 4));
   expect_clean_failure(run_cli({"generate", "-m", test_model(), "--ids", "@" + dir.file("missing.ids")}),
                        {"--ids", dir.file("missing.ids")});
+}
+
+// With one window over the whole sequence, perplexity is exp of the mean next-token
+// cross-entropy of the reference's own logits, computed here from the golden file.
+TEST(CliPerplexity, WholeSequenceMatchesGoldenLogits) {
+  SafetensorsFile golden(test_data(kTinyDir + "/golden.safetensors"));
+  std::vector<int32_t> ids = read_ids(golden, "seq4.input_ids");
+  std::vector<float> logits = read_floats(golden, "seq4.logits");
+  double nll = 0;
+  for (size_t t = 0; t + 1 < ids.size(); ++t) {
+    const float* row = logits.data() + t * kVocab;
+    double total = 0;
+    for (int64_t v = 0; v < kVocab; ++v) total += std::exp(static_cast<double>(row[v]));
+    nll += std::log(total) - row[ids[t + 1]];
+  }
+  double expected = std::exp(nll / static_cast<double>(ids.size() - 1));
+
+  CliResult r = run_cli({"perplexity", "-m", test_model(), "--ids", join_ids(ids), "--ctx", "64"});
+  ASSERT_TRUE(r.succeeded()) << r;
+  double actual = 0;
+  long long scored = 0;
+  ASSERT_EQ(std::sscanf(r.out.c_str(), "perplexity: %lf over %lld tokens", &actual, &scored), 2) << r;
+  EXPECT_EQ(scored, static_cast<long long>(ids.size() - 1));
+  EXPECT_NEAR(actual, expected, 1e-4 * expected);
+}
+
+// Non-overlapping windows of 4 over 10 tokens predict 3 + 3 + 1 tokens; windows of 4 every
+// 2 tokens predict each of the 9 once.
+TEST(CliPerplexity, WindowsScoreEachTokenOnce) {
+  for (auto [stride, expected] : {std::pair{"0", 7LL}, std::pair{"2", 9LL}}) {
+    CliResult r = run_cli({"perplexity", "-m", test_model(), "--ids", "1,2,3,4,5,6,7,8,9,10", "--ctx",
+                           "4", "--stride", stride});
+    ASSERT_TRUE(r.succeeded()) << r;
+    double value = 0;
+    long long scored = 0;
+    ASSERT_EQ(std::sscanf(r.out.c_str(), "perplexity: %lf over %lld tokens", &value, &scored), 2) << r;
+    EXPECT_EQ(scored, expected) << "stride " << stride;
+    EXPECT_GT(value, 1.0);
+  }
 }
 
 TEST(CliState, LoadedStateContinuesThePrompt) {

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   mambacpp::cli::add_convert_command(app);
   mambacpp::cli::add_generate_command(app);
   mambacpp::cli::add_logits_command(app);
+  mambacpp::cli::add_perplexity_command(app);
   mambacpp::cli::add_tokenize_command(app);
 
   try {
