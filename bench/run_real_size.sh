@@ -108,8 +108,8 @@ with open(path, "rb") as f:
 print(os.path.getsize(path) - 8 - header)' "$dir/model.safetensors")
 
   # Each run pairs a one-token prefill with the full run. The weights are memory-mapped, so
-  # a process's first forward pass also faults every weight page into its address space; the
-  # one-token run measures that first-pass cost so it can be taken out of the prefill rate.
+  # a process's first forward pass also faults every weight page into its address space. The
+  # one-token run measures that first-pass cost, so it can be taken out of the prefill rate.
   : > "$work/prefill"; : > "$work/first_pass"; : > "$work/prefill_net"; : > "$work/decode"
   run_generate "$dir" "$prompt" "$decode_tokens"  # warm-up: pages the file into the page cache
   for (( run = 1; run <= runs; run++ )); do
