@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
-#include "ops/dtype.h"
 #include "ops/cpu_kernels.h"
+#include "ops/dtype.h"
 #include "ops/linear.h"
 #include "ops/selective_scan.h"
 
@@ -39,7 +39,8 @@ TEST(CpuKernels, EverySetMatchesScalarF32) {
       auto W = random_floats(rows * cols + offset, 1);
       auto x = random_floats(cols + offset, 2);
       std::vector<float> expected(rows), actual(rows);
-      scalar.gemv_f32(W.data() + offset, x.data() + offset, cols, 0, rows, expected.data(), 1, rows);
+      scalar.gemv_f32(W.data() + offset, x.data() + offset, cols, 0, rows, expected.data(), 1,
+                      rows);
       k->gemv_f32(W.data() + offset, x.data() + offset, cols, 0, rows, actual.data(), 1, rows);
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_NEAR(actual[r], expected[r], tolerance(cols))
@@ -61,12 +62,14 @@ TEST(CpuKernels, EverySetMatchesScalarBf16AndF16) {
       auto x = random_floats(cols + offset, 4);
       std::vector<float> expected(rows), actual(rows);
 
-      scalar.gemv_bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, expected.data(), 1, rows);
+      scalar.gemv_bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, expected.data(), 1,
+                       rows);
       k->gemv_bf16(bf16.data() + offset, x.data() + offset, cols, 0, rows, actual.data(), 1, rows);
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_NEAR(actual[r], expected[r], tolerance(cols)) << k->isa << " bf16 cols " << cols;
 
-      scalar.gemv_f16(f16.data() + offset, x.data() + offset, cols, 0, rows, expected.data(), 1, rows);
+      scalar.gemv_f16(f16.data() + offset, x.data() + offset, cols, 0, rows, expected.data(), 1,
+                      rows);
       k->gemv_f16(f16.data() + offset, x.data() + offset, cols, 0, rows, actual.data(), 1, rows);
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_NEAR(actual[r], expected[r], tolerance(cols)) << k->isa << " f16 cols " << cols;
@@ -87,19 +90,21 @@ TEST(CpuKernels, ScalarMatchesHandComputedProduct) {
 // A row's result must not depend on how many vectors share the call: batched decode
 // relies on it for sequences that never influence each other.
 TEST(GemvKernels, BatchedRowsEqualSingleRowsBitForBit) {
-  const int64_t rows = 37, cols = 131, n_x = 5;
+  const int64_t rows = 37, cols = 131;
   auto W = random_floats(rows * cols, 21);
-  auto x = random_floats(n_x * cols, 22);
-  for (const CpuKernels* k : available_cpu_kernels()) {
-    std::vector<float> batched(n_x * rows);
-    k->gemv_f32(W.data(), x.data(), cols, 0, rows, batched.data(), n_x, rows);
-    for (int64_t b = 0; b < n_x; ++b) {
-      std::vector<float> single(rows);
-      k->gemv_f32(W.data(), x.data() + b * cols, cols, 0, rows, single.data(), 1, rows);
-      for (int64_t r = 0; r < rows; ++r)
-        ASSERT_EQ(batched[b * rows + r], single[r]) << k->isa << " vector " << b << " row " << r;
+  auto x = random_floats(16 * cols, 22);
+  for (const CpuKernels* k : available_cpu_kernels())
+    for (int64_t n_x : {2, 5, 9, 16}) {
+      std::vector<float> batched(n_x * rows);
+      k->gemv_f32(W.data(), x.data(), cols, 0, rows, batched.data(), n_x, rows);
+      for (int64_t b = 0; b < n_x; ++b) {
+        std::vector<float> single(rows);
+        k->gemv_f32(W.data(), x.data() + b * cols, cols, 0, rows, single.data(), 1, rows);
+        for (int64_t r = 0; r < rows; ++r)
+          ASSERT_EQ(batched[b * rows + r], single[r])
+              << k->isa << " n_x " << n_x << " vector " << b << " row " << r;
+      }
     }
-  }
 }
 
 TEST(Linear, BlasAndGemvPathsMatchReference) {
@@ -112,7 +117,8 @@ TEST(Linear, BlasAndGemvPathsMatchReference) {
       std::vector<uint16_t> half(values.size());
       for (size_t i = 0; i < values.size(); ++i)
         half[i] = dtype == DType::BF16 ? f32_to_bf16(values[i]) : f32_to_f16(values[i]);
-      Matrix W{dtype == DType::F32 ? static_cast<const void*>(f32.data()) : half.data(), dtype, N, K};
+      Matrix W{dtype == DType::F32 ? static_cast<const void*>(f32.data()) : half.data(), dtype, N,
+               K};
 
       auto x = random_floats(M * K, 6);
       auto bias = random_floats(N, 7);
@@ -120,7 +126,8 @@ TEST(Linear, BlasAndGemvPathsMatchReference) {
       linear_reference(x.data(), M, W, bias.data(), expected.data());
       linear(x.data(), M, W, bias.data(), actual.data(), pool);
       for (int64_t i = 0; i < M * N; ++i)
-        ASSERT_NEAR(actual[i], expected[i], tolerance(K)) << dtype_name(dtype) << " M " << M << " i " << i;
+        ASSERT_NEAR(actual[i], expected[i], tolerance(K))
+            << dtype_name(dtype) << " M " << M << " i " << i;
     }
   }
 }
@@ -128,7 +135,8 @@ TEST(Linear, BlasAndGemvPathsMatchReference) {
 TEST(DType, HalfConversionsRoundTripExactValues) {
   for (float v : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f, 5.960464477539063e-08f}) {
     EXPECT_EQ(f16_to_f32(f32_to_f16(v)), v) << v;
-    EXPECT_EQ(bf16_to_f32(f32_to_bf16(v == 65504.0f ? 65536.0f : v)), v == 65504.0f ? 65536.0f : v) << v;
+    EXPECT_EQ(bf16_to_f32(f32_to_bf16(v == 65504.0f ? 65536.0f : v)), v == 65504.0f ? 65536.0f : v)
+        << v;
   }
   EXPECT_TRUE(std::isinf(f16_to_f32(f32_to_f16(70000.0f))));
   EXPECT_TRUE(std::isnan(f16_to_f32(f32_to_f16(NAN))));
@@ -159,7 +167,8 @@ TEST(ExpKernel, EverySetIsCloseToStdExp) {
   }
 }
 
-SelectiveScanArgs random_scan(int64_t L, int64_t E, int64_t N, std::vector<std::vector<float>>& keep) {
+SelectiveScanArgs random_scan(int64_t L, int64_t E, int64_t N,
+                              std::vector<std::vector<float>>& keep) {
   auto add = [&](std::vector<float> v) -> const float* {
     keep.push_back(std::move(v));
     return keep.back().data();
@@ -197,9 +206,11 @@ TEST(SelectiveScanKernel, EverySetMatchesScalar) {
       std::vector<float> h = h0, y(L * E);
       k->selective_scan_channels(a, h.data(), y.data(), 0, E);
       for (int64_t i = 0; i < L * E; ++i)
-        ASSERT_NEAR(y[i], y_expected[i], 1e-5 + 1e-5 * std::abs(y_expected[i])) << k->isa << " N " << N;
+        ASSERT_NEAR(y[i], y_expected[i], 1e-5 + 1e-5 * std::abs(y_expected[i]))
+            << k->isa << " N " << N;
       for (int64_t i = 0; i < E * N; ++i)
-        ASSERT_NEAR(h[i], h_expected[i], 1e-5 + 1e-5 * std::abs(h_expected[i])) << k->isa << " N " << N;
+        ASSERT_NEAR(h[i], h_expected[i], 1e-5 + 1e-5 * std::abs(h_expected[i]))
+            << k->isa << " N " << N;
     }
   }
 }
