@@ -440,6 +440,29 @@ std::vector<int32_t> greedy_ids(const std::string& ids, int n, std::vector<std::
   return parse_printed_ids(r.out);
 }
 
+TEST(CliBadInput, FlagsThatCannotApply) {
+  TempDir dir;
+  // Without a tokenizer the output is ids, so a stop string could never match.
+  expect_clean_failure(run_cli({"generate", "-m", test_model(), "--ids", "1", "--stop", "x"}),
+                       {"--stop", "tokenizer"});
+  // A missing prompt file is reported as such, before the missing tokenizer.
+  expect_clean_failure(run_cli({"generate", "-m", test_model(), "-f", dir.file("absent.txt")}),
+                       {"-f", dir.file("absent.txt")});
+  expect_clean_failure(run_cli({"generate", "-m", test_model(), "--ids", "1,,2"}), {"--ids", "empty"});
+  expect_clean_failure(run_cli({"generate", "-m", test_model(), "--load-state", test_model() + "/config.json"}),
+                       {"--load-state"});
+  expect_clean_failure(run_cli({"bench", "-m", test_model(), "-b", "abc"}), {"-b", "batch sizes"});
+}
+
+TEST(CliTokenize, DecodeRejectsUnknownIds) {
+  const std::string tokenizer = test_data("tokenizer/tokenizer.json");
+  expect_clean_failure(run_cli({"tokenize", "--tokenizer", tokenizer, "--decode", "1,99999999,2"}),
+                       {"99999999", "vocabulary"});
+  CliResult ok = run_cli({"tokenize", "--tokenizer", tokenizer, "--decode", "12092,1533"});
+  ASSERT_TRUE(ok.succeeded()) << ok;
+  EXPECT_EQ(ok.out, "Hello world\n");
+}
+
 TEST(CliGenerate, IdsFromFileEqualIdsInline) {
   TempDir dir;
   write_bytes(dir.file("prompt.ids"), "5, 6,\n7 8\n");

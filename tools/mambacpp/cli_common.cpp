@@ -46,11 +46,18 @@ std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag)
     ids.push_back(static_cast<int32_t>(value));
     token.clear();
   };
+  bool after_comma = false;
   for (char c : text) {
-    if (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+    if (c == ',') {
+      if (token.empty() && (after_comma || ids.empty()))
+        throw Error(flag + ": empty entry in the list '" + text.substr(0, 80) + "'");
+      flush();
+      after_comma = true;
+    } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
       flush();
     } else {
       token.push_back(c);
+      after_comma = false;
     }
   }
   flush();

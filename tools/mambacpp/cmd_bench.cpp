@@ -1,6 +1,6 @@
 // `mambacpp bench`: prefill (pp) and decode (tg) speed of a model, with this machine's
-// read bandwidth and f32 peak measured in the same run and each result's ratio to its
-// floor. Output as a Markdown table for people or JSON for scripts.
+// read bandwidth and f32 peak measured in the same run and each result's ratio to the
+// bound they set. Output as a Markdown table for people or JSON for scripts.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -35,19 +35,22 @@ struct Figure {
   std::string test;   // "pp512", "tg128"
   int64_t batch = 1;
   double mean = 0, stddev = 0;  // tokens/s over the repetitions
-  double floor = 0;             // tokens/s this machine's floor allows
+  // The speed this machine's floors allow (weights read at the measured bandwidth, or
+  // FLOPs at the measured peak): a roofline bound, which small models that fit in the
+  // caches can exceed.
+  double bound = 0;
 };
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-Figure summarize(std::string test, int64_t batch, const std::vector<double>& rates, double floor) {
+Figure summarize(std::string test, int64_t batch, const std::vector<double>& rates, double bound) {
   Figure f{std::move(test), batch};
   for (double r : rates) f.mean += r / rates.size();
   for (double r : rates) f.stddev += (r - f.mean) * (r - f.mean) / std::max<size_t>(1, rates.size() - 1);
   f.stddev = std::sqrt(f.stddev);
-  f.floor = floor;
+  f.bound = bound;
   return f;
 }
 
@@ -125,11 +128,11 @@ void print_markdown(const BenchOptions& opt, const Model& model, const MachineFl
               model.weight_bytes() / 1e6);
   std::printf("machine: %d threads, read bandwidth %.1f GB/s, f32 peak %.0f GFLOP/s\n\n", opt.threads,
               floors.read_gb_per_s, floors.fp32_gflop_per_s);
-  std::printf("| test | batch | tokens/s | ± | floor tokens/s | of floor |\n");
+  std::printf("| test | batch | tokens/s | ± | bound tokens/s | of bound |\n");
   std::printf("|---|---:|---:|---:|---:|---:|\n");
   for (const Figure& f : figures)
     std::printf("| %s | %lld | %.1f | %.1f | %.1f | %.0f%% |\n", f.test.c_str(),
-                static_cast<long long>(f.batch), f.mean, f.stddev, f.floor, 100.0 * f.mean / f.floor);
+                static_cast<long long>(f.batch), f.mean, f.stddev, f.bound, 100.0 * f.mean / f.bound);
 }
 
 void print_json(const BenchOptions& opt, const Model& model, const MachineFloors& floors,
@@ -144,13 +147,18 @@ void print_json(const BenchOptions& opt, const Model& model, const MachineFloors
   out["results"] = nlohmann::json::array();
   for (const Figure& f : figures)
     out["results"].push_back({{"test", f.test}, {"batch", f.batch}, {"tokens_per_s", f.mean},
-                              {"stddev", f.stddev}, {"floor_tokens_per_s", f.floor},
-                              {"fraction_of_floor", f.mean / f.floor}});
+                              {"stddev", f.stddev}, {"bound_tokens_per_s", f.bound},
+                              {"fraction_of_bound", f.mean / f.bound}});
   std::printf("%s\n", out.dump(2).c_str());
 }
 
 void run_bench(const BenchOptions& opt) {
-  std::vector<int32_t> batches = parse_ids(opt.batches, "-b");
+  std::vector<int32_t> batches;
+  try {
+    batches = parse_ids(opt.batches, "-b");
+  } catch (const Error&) {
+    throw Error("-b: '" + opt.batches + "' is not a list of batch sizes such as 1,4,16");
+  }
   for (int32_t b : batches)
     if (b < 1) throw Error("-b: batch sizes must be at least 1");
 
@@ -179,7 +187,7 @@ void run_bench(const BenchOptions& opt) {
 
 void add_bench_command(CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
-  CLI::App* cmd = app.add_subcommand("bench", "Measure prefill and decode speed against this machine's floors");
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prefill and decode speed against the bounds this machine's bandwidth and peak set");
   cmd->add_option("-m,--model", opt->model_dir, "Model directory (config.json + safetensors)")->required();
   cmd->add_option("-p,--n-prompt", opt->n_prompt, "Prompt tokens for the prefill test (0: skip)")
       ->capture_default_str()

@@ -64,10 +64,10 @@ std::vector<int32_t> prompt_ids(const GenerateOptions& opt, const ModelConfig& c
     ids = parse_ids_argument(opt.ids, flag);
   } else {
     flag = opt.prompt_file.empty() ? "-p" : "-f";
+    std::string text = opt.prompt_file.empty() ? opt.prompt : read_text_file(opt.prompt_file, "-f");
     if (!tokenizer)
       throw Error(opt.model_dir + ": no tokenizer.json, so the prompt must be given as --ids "
                                   "(or pass --tokenizer FILE)");
-    std::string text = opt.prompt_file.empty() ? opt.prompt : read_text_file(opt.prompt_file, "-f");
     ids = tokenizer->encode(text);
   }
 
@@ -191,12 +191,17 @@ void generate_parallel(const GenerateOptions& opt, const Model& model, const Sta
 
 void run_generate(const GenerateOptions& opt) {
   if (opt.prompt.empty() && opt.prompt_file.empty() && opt.ids.empty())
-    throw Error("no prompt: give -p TEXT, -f FILE or --ids 1,2,3");
+    throw Error(opt.load_state_path.empty()
+                    ? "no prompt: give -p TEXT, -f FILE or --ids 1,2,3"
+                    : "--load-state: give the text that follows the saved state with -p, -f or --ids");
   if (opt.parallel > 1 && !opt.save_final_state_path.empty())
     throw Error("--save-state-final: saves one sequence's state, so it cannot be combined with --parallel");
   auto model = Model::load(opt.model_dir, load_options_for(opt.dtype));
   const ModelConfig& config = model->config();
   std::optional<Tokenizer> tokenizer = load_tokenizer(opt);
+  if (!tokenizer && !opt.stops.empty())
+    throw Error("--stop: " + opt.model_dir + " has no tokenizer.json, so the output is token ids "
+                "and has no text to match (pass --tokenizer FILE)");
   std::vector<int32_t> ids = prompt_ids(opt, config, tokenizer);
 
   // Never sample an id the tokenizer lacks, nor a padding row of the vocabulary.

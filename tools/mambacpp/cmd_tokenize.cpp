@@ -57,6 +57,14 @@ json encode_result(const Tokenizer& tokenizer, const std::string& text, const To
 }
 
 // One JSON value per stdin line: a string to encode, or with --decode an array of ids.
+// Rejects ids the tokenizer does not have, which decode() would skip without a word.
+void check_known_ids(const Tokenizer& tokenizer, const std::vector<int32_t>& ids, const std::string& where) {
+  for (int32_t id : ids)
+    if (id < 0 || static_cast<std::size_t>(id) >= tokenizer.vocab_size())
+      throw Error(where + ": token id " + std::to_string(id) + " is outside the tokenizer's vocabulary [0, " +
+                  std::to_string(tokenizer.vocab_size()) + ")");
+}
+
 void run_jsonl(const Tokenizer& tokenizer, const TokenizeOptions& opt) {
   std::string line;
   for (std::size_t line_number = 1; std::getline(std::cin, line); ++line_number) {
@@ -75,6 +83,7 @@ void run_jsonl(const Tokenizer& tokenizer, const TokenizeOptions& opt) {
         if (!id.is_number_integer()) throw Error(where + ": " + id.dump() + " is not a token id");
         ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
       }
+      check_known_ids(tokenizer, ids, where);
       write_line(json(tokenizer.decode(ids, opt.skip_special)).dump());
     } else {
       if (!value.is_string()) throw Error(where + ": --jsonl expects one JSON string per line");
@@ -108,6 +117,7 @@ void run_tokenize(const TokenizeOptions& opt) {
 
   if (opt.decode) {
     const std::vector<int32_t> ids = parse_id_list(input, source);
+    check_known_ids(tokenizer, ids, source);
     const std::string text = tokenizer.decode(ids, opt.skip_special);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fputc('\n', stdout);
