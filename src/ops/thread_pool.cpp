@@ -16,7 +16,7 @@ namespace {
 
 // How long a thread spins on new work or on the other threads before it sleeps. A decode
 // step makes a few hundred parallel calls, each only microseconds long, so waking through
-// the kernel every time costs more than the work; but a spinning thread also takes a core
+// the kernel every time costs more than the work. But a spinning thread also takes a core
 // from any other process. Measured on mamba-130m decode, 2 threads on 2 cores: quiet, 0 /
 // 30 / 200 us gave about 55 / 63 / 61 tokens/s; beside one busy process, 34 / 29 / 19.
 
@@ -34,7 +34,7 @@ std::pair<int64_t, int64_t> share_of(int index, int n_threads, int64_t n, int64_
   return {begin, end};
 }
 
-// Spins until pred() holds or kSpinTime passes; returns pred().
+// Spins until pred() is true or kSpinTime passes, and returns pred().
 template <typename Pred>
 bool spin_until(Pred pred) {
   auto deadline = std::chrono::steady_clock::now() + kSpinTime;

@@ -12,10 +12,10 @@
 
 namespace mambacpp {
 
-// Snapshots of a model's state at every `interval` tokens of the prompts it has read, so
-// that a prompt sharing a prefix with an earlier one (the same prompt again, a
-// conversation that grew, a shared system prompt) resumes from the longest stored prefix
-// instead of reading it again. The snapshot used for a prompt of n tokens is always at
+// Snapshots of a model's state at every `interval` tokens of the prompts it has read. A
+// prompt that shares a prefix with an earlier one (the same prompt again, a conversation
+// that grew, a shared system prompt) resumes from the longest stored prefix instead of
+// reading it again. The snapshot used for a prompt of n tokens is always at
 // most n - 1 tokens long, so the last token's logits are computed fresh.
 class PrefixCache {
  public:
