@@ -2,6 +2,7 @@
 // dispatcher calls it only on CPUs that report them.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -135,10 +136,63 @@ void exp_f32(const float* x, int64_t n, float* out) {
 float softplus_local(float v) { return v > 20.0f ? v : ::log1pf(::expf(v)); }
 float silu_local(float v) { return v / (1.0f + ::expf(-v)); }
 
+// The scan for 16 channels at a time, vectorized over channels: the N state vectors stay
+// in registers across the tokens, each state step is one exp and two multiply-adds with
+// B and C broadcast, and y is stored 16 channels at once. Softplus stays scalar (libm
+// log1pf), so dt matches the scalar set exactly.
+template <int N>
+void scan_channel_block(const SelectiveScanArgs& a, float* ssm_state, float* y, int64_t c0,
+                        int width) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << width) - 1);
+  __m512 h[N], A[N];
+  for (int n = 0; n < N; ++n) {
+    float h_lanes[16] = {}, A_lanes[16] = {};
+    for (int j = 0; j < width; ++j) {
+      h_lanes[j] = ssm_state[(c0 + j) * N + n];
+      A_lanes[j] = a.A[(c0 + j) * N + n];
+    }
+    h[n] = _mm512_loadu_ps(h_lanes);
+    A[n] = _mm512_loadu_ps(A_lanes);
+  }
+  const __m512 D = _mm512_maskz_loadu_ps(mask, a.D + c0);
+  const __m512 bias = _mm512_maskz_loadu_ps(mask, a.delta_bias + c0);
+
+  for (int64_t t = 0; t < a.L; ++t) {
+    float dt_lanes[16];
+    _mm512_storeu_ps(dt_lanes, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, a.delta + t * a.E + c0), bias));
+    for (int j = 0; j < 16; ++j) dt_lanes[j] = softplus_local(dt_lanes[j]);
+    const __m512 dt = _mm512_loadu_ps(dt_lanes);
+    const __m512 x = _mm512_maskz_loadu_ps(mask, a.x + t * a.E + c0);
+    const __m512 dt_x = _mm512_mul_ps(dt, x);
+    const float* B = a.B + t * a.bc_stride;
+    const float* C = a.C + t * a.bc_stride;
+
+    __m512 out = _mm512_setzero_ps();
+    for (int n = 0; n < N; ++n) {
+      __m512 dA = exp_vector(_mm512_mul_ps(dt, A[n]));
+      h[n] = _mm512_fmadd_ps(dA, h[n], _mm512_mul_ps(dt_x, _mm512_set1_ps(B[n])));
+      out = _mm512_fmadd_ps(h[n], _mm512_set1_ps(C[n]), out);
+    }
+    out = _mm512_fmadd_ps(D, x, out);
+
+    // y = out * silu(z), silu(z) = z / (1 + exp(-z))
+    const __m512 z = _mm512_maskz_loadu_ps(mask, a.z + t * a.z_stride + c0);
+    const __m512 gate = _mm512_div_ps(z, _mm512_add_ps(_mm512_set1_ps(1.0f), exp_vector(_mm512_sub_ps(_mm512_setzero_ps(), z))));
+    _mm512_mask_storeu_ps(y + t * a.E + c0, mask, _mm512_mul_ps(out, gate));
+  }
+
+  for (int n = 0; n < N; ++n) {
+    float h_lanes[16];
+    _mm512_storeu_ps(h_lanes, h[n]);
+    for (int j = 0; j < width; ++j) ssm_state[(c0 + j) * N + n] = h_lanes[j];
+  }
+}
+
 // The scan vectorized over the state dimension: 16 states per vector, the last vector
-// masked when d_state is not a multiple of 16.
-void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float* y,
-                             int64_t c_begin, int64_t c_end) {
+// masked when d_state is not a multiple of 16. Used for state sizes without a
+// channel-block kernel.
+void scan_per_channel(const SelectiveScanArgs& a, float* ssm_state, float* y, int64_t c_begin,
+                      int64_t c_end) {
   for (int64_t c = c_begin; c < c_end; ++c) {
     float* h = ssm_state + c * a.N;
     const float* A = a.A + c * a.N;
@@ -164,6 +218,22 @@ void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float
 
       float out = _mm512_reduce_add_ps(acc) + a.D[c] * x;
       y[t * a.E + c] = out * silu_local(a.z[t * a.z_stride + c]);
+    }
+  }
+}
+
+void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float* y,
+                             int64_t c_begin, int64_t c_end) {
+  if (a.N != 16 && a.N != 8) {
+    scan_per_channel(a, ssm_state, y, c_begin, c_end);
+    return;
+  }
+  for (int64_t c0 = c_begin; c0 < c_end; c0 += 16) {
+    const int width = static_cast<int>(std::min<int64_t>(16, c_end - c0));
+    if (a.N == 16) {
+      scan_channel_block<16>(a, ssm_state, y, c0, width);
+    } else {
+      scan_channel_block<8>(a, ssm_state, y, c0, width);
     }
   }
 }
