@@ -10,10 +10,6 @@
 
 namespace mambacpp {
 
-namespace {
-const float* data_or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
-}  // namespace
-
 AttentionMixer::AttentionMixer(const ModelConfig& c)
     : d_model_(c.d_model),
       q_heads_(c.attn.num_heads),

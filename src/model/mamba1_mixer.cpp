@@ -8,10 +8,6 @@
 
 namespace mambacpp {
 
-namespace {
-const float* data_or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
-}  // namespace
-
 Mamba1Mixer::Mamba1Mixer(const ModelConfig& c)
     : d_model_(c.d_model),
       d_inner_(c.d_inner),
@@ -52,21 +48,6 @@ int64_t Mamba1Mixer::weight_bytes() const {
                                        A_.size() + D_.size() + out_proj_bias_.size()) *
                   4;
   return in_proj_.bytes() + x_proj_.bytes() + dt_proj_.bytes() + out_proj_.bytes() + small;
-}
-
-void Mamba1Mixer::forward(const float* u, int64_t L, LayerState& state, int64_t /*position*/,
-                          float* out, ThreadPool& pool) const {
-  const Segment whole{0, L, &state};
-  run(u, L, std::span<const Segment>(&whole, 1), out, pool);
-}
-
-void Mamba1Mixer::forward_batch(const float* u, std::span<LayerState* const> states,
-                                std::span<const int64_t> /*positions*/, int64_t /*d_model*/,
-                                float* out, ThreadPool& pool) const {
-  std::vector<Segment> segments;
-  for (size_t b = 0; b < states.size(); ++b)
-    segments.push_back({static_cast<int64_t>(b), 1, states[b]});
-  run(u, static_cast<int64_t>(states.size()), segments, out, pool);
 }
 
 void Mamba1Mixer::run(const float* u, int64_t L, std::span<const Segment> segments, float* out,

@@ -17,33 +17,20 @@ namespace mambacpp {
 //   h_t         = exp(Δ_t A) h_{t-1} + Δ_t B_t x~_t,   A = -exp(A_log)  [E, N]
 //   y_t         = (h_t · C_t + D x~_t) * silu(z_t)
 //   out         = out_proj(y)
-class Mamba1Mixer final : public Mixer {
+class Mamba1Mixer final : public SegmentedMixer {
  public:
   explicit Mamba1Mixer(const ModelConfig& config);
 
   void add_weights(WeightTable& table, const std::string& prefix) override;
   void init_state(LayerState& state) const override;
-  void forward(const float* x, int64_t L, LayerState& state, int64_t position, float* y,
-               ThreadPool& pool) const override;
-  void forward_batch(const float* x, std::span<LayerState* const> states,
-                     std::span<const int64_t> positions, int64_t d_model, float* y,
-                     ThreadPool& pool) const override;
   int64_t weight_bytes() const override;
 
   // Called once after the weight table is bound: A = -exp(A_log).
   void finish_loading() override;
 
  private:
-  // Rows [row_begin, row_begin + n_rows) of a call belong to one sequence and its state.
-  struct Segment {
-    int64_t row_begin;
-    int64_t n_rows;
-    LayerState* state;
-  };
-  // The projections run over all rows at once (one pass over the weights); the conv and
-  // the scan run per segment, each continuing its own state.
   void run(const float* u, int64_t n_rows, std::span<const Segment> segments, float* out,
-           ThreadPool& pool) const;
+           ThreadPool& pool) const override;
 
   int64_t d_model_, d_inner_, d_state_, d_conv_, dt_rank_;
   bool bias_, conv_bias_;

@@ -11,10 +11,6 @@
 
 namespace mambacpp {
 
-namespace {
-const float* data_or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
-}  // namespace
-
 Mamba2Mixer::Mamba2Mixer(const ModelConfig& c, int64_t chunk_size)
     : d_model_(c.d_model),
       d_inner_(c.d_inner),
@@ -67,21 +63,6 @@ int64_t Mamba2Mixer::weight_bytes() const {
                                        D_.size() + norm_weight_.size() + out_proj_bias_.size()) *
                   4;
   return in_proj_.bytes() + out_proj_.bytes() + small;
-}
-
-void Mamba2Mixer::forward(const float* u, int64_t L, LayerState& state, int64_t /*position*/,
-                          float* out, ThreadPool& pool) const {
-  const Segment whole{0, L, &state};
-  run(u, L, std::span<const Segment>(&whole, 1), out, pool);
-}
-
-void Mamba2Mixer::forward_batch(const float* u, std::span<LayerState* const> states,
-                                std::span<const int64_t> /*positions*/, int64_t /*d_model*/,
-                                float* out, ThreadPool& pool) const {
-  std::vector<Segment> segments;
-  for (size_t b = 0; b < states.size(); ++b)
-    segments.push_back({static_cast<int64_t>(b), 1, states[b]});
-  run(u, static_cast<int64_t>(states.size()), segments, out, pool);
 }
 
 void Mamba2Mixer::run(const float* u, int64_t L, std::span<const Segment> segments, float* out,

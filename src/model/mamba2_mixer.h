@@ -20,32 +20,19 @@ namespace mambacpp {
 //   out = out_proj([silu(z0) ⊙ x0 | y])           (just y when d_mlp = 0)
 // Prompts of more than one token run the chunked SSD scan; a single token runs the
 // recurrent step.
-class Mamba2Mixer final : public Mixer {
+class Mamba2Mixer final : public SegmentedMixer {
  public:
   // `chunk_size` is the block length of the chunked prefill, which does not change results.
   Mamba2Mixer(const ModelConfig& config, int64_t chunk_size);
 
   void add_weights(WeightTable& table, const std::string& prefix) override;
   void init_state(LayerState& state) const override;
-  void forward(const float* x, int64_t L, LayerState& state, int64_t position, float* y,
-               ThreadPool& pool) const override;
-  void forward_batch(const float* x, std::span<LayerState* const> states,
-                     std::span<const int64_t> positions, int64_t d_model, float* y,
-                     ThreadPool& pool) const override;
   int64_t weight_bytes() const override;
   void finish_loading() override;
 
  private:
-  // Rows [row_begin, row_begin + n_rows) of a call belong to one sequence and its state.
-  struct Segment {
-    int64_t row_begin;
-    int64_t n_rows;
-    LayerState* state;
-  };
-  // Runs the projections and the gated norm over all rows at once, in one pass over the
-  // weights. The conv and the scan run per segment, each continuing its own state.
   void run(const float* u, int64_t n_rows, std::span<const Segment> segments, float* out,
-           ThreadPool& pool) const;
+           ThreadPool& pool) const override;
 
   int64_t d_model_, d_inner_, d_ssm_, d_mlp_, d_state_, d_conv_;
   int64_t n_heads_, headdim_, ngroups_, chunk_size_;

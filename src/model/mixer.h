@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "mambacpp/state.h"
 #include "mambacpp/thread_pool.h"
@@ -46,5 +47,34 @@ class Mixer {
   // weights (A = -exp(A_log)).
   virtual void finish_loading() {}
 };
+
+// A mixer whose projections run over all rows of a call at once, in one pass over the
+// weights, and whose conv and scan run per sequence, each continuing its own state.
+// forward() is one sequence of L rows and forward_batch() is B sequences of one row each.
+class SegmentedMixer : public Mixer {
+ public:
+  void forward(const float* x, int64_t L, LayerState& state, int64_t position, float* y,
+               ThreadPool& pool) const final;
+  void forward_batch(const float* x, std::span<LayerState* const> states,
+                     std::span<const int64_t> positions, int64_t d_model, float* y,
+                     ThreadPool& pool) const final;
+
+ protected:
+  // Rows [row_begin, row_begin + n_rows) of a call belong to one sequence and its state.
+  struct Segment {
+    int64_t row_begin;
+    int64_t n_rows;
+    LayerState* state;
+  };
+
+  // y [n_rows, d_model] = mixer(x [n_rows, d_model]) for the given segments.
+  virtual void run(const float* x, int64_t n_rows, std::span<const Segment> segments, float* y,
+                   ThreadPool& pool) const = 0;
+};
+
+// Returns the data of an optional tensor (a bias), or nullptr when it is absent.
+inline const float* data_or_null(const std::vector<float>& values) {
+  return values.empty() ? nullptr : values.data();
+}
 
 }  // namespace mambacpp
