@@ -24,7 +24,7 @@ struct LoadOptions {
   int64_t chunk_size = 0;
 };
 
-// Which positions of a forward call get logits.
+// The positions of a forward call that get logits.
 enum class LogitsFor { None, Last, All };
 
 // Called with named intermediate activations ("embedding", "layer_out.3", "final_norm")

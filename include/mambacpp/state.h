@@ -5,7 +5,7 @@
 
 namespace mambacpp {
 
-// What one layer remembers of the tokens it has seen. Which fields are used depends on
+// One layer's memory of the tokens it has seen. Which fields are used depends on
 // the layer's mixer; the shapes are fixed by the model config.
 struct LayerState {
   // The last d_conv raw inputs of the causal conv, newest last:

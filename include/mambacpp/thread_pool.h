@@ -11,7 +11,7 @@
 namespace mambacpp {
 
 // A fixed set of worker threads for the whole process. Kernels split their work into
-// ranges (of rows, channels or heads) with parallel_for; the calling thread takes a
+// ranges (of rows, channels or heads) with parallel_for. The calling thread takes a
 // share too, so a pool of n threads starts n - 1 workers. Idle threads spin for 30 us
 // before they sleep, so back-to-back calls do not pay a wake-up each.
 class ThreadPool {

@@ -19,16 +19,16 @@ struct TensorEntry {
   std::vector<int64_t> shape;
   const unsigned char* data = nullptr;
   size_t n_bytes = 0;
-  std::string file;  // path of the file that holds it, for messages
+  std::string file;  // path of the file that contains it, for messages
 
   int64_t numel() const;
 };
 
 // Parses a safetensors header from `bytes` (the whole file). Every check a hostile file
-// could fail is done here: the header length fits the file, the header is a JSON object,
-// each entry has a known dtype, a non-negative shape, and data_offsets inside the data
-// section whose size equals numel * dtype size, and no two entries overlap. Throws Error
-// naming `path` and the tensor on the first violation.
+// could fail is done here. The header length must fit the file and the header must be a
+// JSON object. Each entry needs a known dtype, a non-negative shape and data_offsets
+// inside the data section whose size equals numel * dtype size, and no two entries may
+// overlap. Throws Error naming `path` and the tensor on the first violation.
 std::vector<TensorEntry> parse_safetensors(const unsigned char* bytes, size_t size,
                                            const std::string& path,
                                            std::map<std::string, std::string>* metadata = nullptr);
@@ -52,7 +52,7 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-// Tensor data to write: `data` holds numel * dtype_size(dtype) bytes.
+// Tensor data to write: `data` points to numel * dtype_size(dtype) bytes.
 struct TensorToWrite {
   std::string name;
   DType dtype = DType::F32;

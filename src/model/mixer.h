@@ -29,8 +29,8 @@ class Mixer {
   virtual void forward(const float* x, int64_t L, LayerState& state, int64_t position, float* y,
                        ThreadPool& pool) const = 0;
 
-  // One decode step of several sequences: row b of x [B, d_model] is the next token of
-  // the sequence whose state is *states[b], which has seen positions[b] tokens; y is
+  // One decode step of several sequences. Row b of x [B, d_model] is the next token of
+  // the sequence whose state is *states[b], which has seen positions[b] tokens, and y is
   // [B, d_model]. A row's result never depends on the other rows. This default runs
   // forward() once per sequence; mixers override it to read their weights once per step.
   virtual void forward_batch(const float* x, std::span<LayerState* const> states,

@@ -16,7 +16,7 @@ constexpr int64_t kMinWorkPerThread = 16384;
 }  // namespace
 
 // Works on blocks of channels with the channel index innermost, so every inner loop
-// runs over contiguous memory: `window` [K - 1 + L, block] is the state's K - 1 newest
+// runs over contiguous memory. `window` [K - 1 + L, block] is the state's K - 1 newest
 // inputs followed by the new ones, and `taps` [K, block] is the weight transposed.
 void causal_conv1d(const float* x, int64_t x_stride, int64_t L, int64_t C, int64_t K,
                    const float* weight, const float* bias, float* conv_state, bool apply_silu,

@@ -8,7 +8,7 @@ namespace mambacpp {
 
 // Causal depthwise conv1d over L tokens that continues from a window of earlier inputs:
 //   out[t, c] = bias[c] + sum_k weight[c, k] * window_t[c, k],
-// where window_t holds the last K raw inputs up to and including x[t, c], newest at
+// where window_t contains the last K raw inputs up to and including x[t, c], newest at
 // k = K - 1. `conv_state` [C, K] holds the window before x[0] on entry (zeros for a new
 // sequence) and the window after x[L-1] on return, so a prompt fed whole, in pieces or
 // one token at a time gives the same outputs and state.

@@ -8,8 +8,8 @@
 namespace mambacpp {
 
 // The hot kernels, one set per instruction set. Every set gives the scalar set's results
-// up to f32 rounding (summation order, and exp() of known accuracy); tests hold each set
-// to the scalar one.
+// up to f32 rounding (summation order, and exp() of known accuracy), and tests hold each
+// set to the scalar one.
 struct CpuKernels {
   const char* isa;
 

@@ -10,7 +10,7 @@ namespace mambacpp {
 // y [M, N] = x [M, K] · W^T (+ bias [N]), with W [N, K] in f32, f16 or bf16 and f32
 // accumulation. Up to 16 rows (decode, also of a batch of sequences) run the dispatched
 // matrix-vector kernels split by weight rows over the pool, so each row of y is the same
-// whatever M is; more rows (prefill) run OpenBLAS sgemm on slices of the weight rows,
+// whatever M is. More rows (prefill) run OpenBLAS sgemm on slices of the weight rows,
 // one per pool thread, on bf16/f16 weights after widening blocks of rows to f32.
 // `bias` may be null. x and y must not overlap.
 void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float* y,

@@ -17,8 +17,9 @@ namespace {
 // How long a thread spins on new work or on the other threads before it sleeps. A decode
 // step makes a few hundred parallel calls, each only microseconds long, so waking through
 // the kernel every time costs more than the work. But a spinning thread also takes a core
-// from any other process. Measured on mamba-130m decode, 2 threads on 2 cores: quiet, 0 /
-// 30 / 200 us gave about 55 / 63 / 61 tokens/s; beside one busy process, 34 / 29 / 19.
+// from any other process. Measured on mamba-130m decode with 2 threads on 2 cores, 0, 30
+// and 200 us gave about 55, 63 and 61 tokens/s on a quiet machine. Beside one busy
+// process they gave 34, 29 and 19.
 
 constexpr auto kSpinTime = std::chrono::microseconds(30);
 

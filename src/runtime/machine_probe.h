@@ -4,10 +4,10 @@
 
 namespace mambacpp {
 
-// This machine's floors, measured on the spot: the rate at which `pool`'s threads read
-// memory (GB/s, 10^9 bytes per second, over a buffer far larger than the caches) and the
-// f32 fused multiply-add peak (GFLOP/s, counting a multiply-add as two), each the best of
-// a few short runs. Together they bound decode (weights read per step / bandwidth) and
+// This machine's floors, measured on the spot. The read rate is how fast `pool`'s threads
+// read memory (GB/s, 10^9 bytes per second, over a buffer far larger than the caches).
+// The peak is the f32 fused multiply-add rate (GFLOP/s, a multiply-add counting as two).
+// Each is the best of a few short runs. Together they bound decode (weights read per step / bandwidth) and
 // prefill (FLOPs / peak).
 struct MachineFloors {
   double read_gb_per_s = 0;

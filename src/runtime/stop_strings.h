@@ -7,8 +7,8 @@ namespace mambacpp {
 
 // Streams generated text while watching for stop strings. Text that could still turn
 // out to be the start of a stop string is held back until the next piece decides it, so
-// the output never shows any part of a stop string; the text before the first match is
-// all that is ever released.
+// the output never shows any part of a stop string. Only the text before the first match
+// is ever released.
 class StopStringFilter {
  public:
   explicit StopStringFilter(std::vector<std::string> stops);

@@ -495,7 +495,7 @@ TEST(CliPerplexity, WholeSequenceMatchesGoldenLogits) {
   EXPECT_NEAR(actual, expected, 1e-4 * expected);
 }
 
-// Non-overlapping windows of 4 over 10 tokens predict 3 + 3 + 1 tokens; windows of 4 every
+// Non-overlapping windows of 4 over 10 tokens predict 3 + 3 + 1 tokens. Windows of 4 every
 // 2 tokens predict each of the 9 once.
 TEST(CliPerplexity, WindowsScoreEachTokenOnce) {
   for (auto [stride, expected] : {std::pair{"0", 7LL}, std::pair{"2", 9LL}}) {

@@ -27,7 +27,9 @@ void add_convert_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
   cmd->callback([opt] {
-    DType dtype = opt->dtype == "f32" ? DType::F32 : opt->dtype == "f16" ? DType::F16 : DType::BF16;
+    DType dtype = DType::BF16;
+    if (opt->dtype == "f32") dtype = DType::F32;
+    if (opt->dtype == "f16") dtype = DType::F16;
     convert_checkpoint(opt->model_dir, opt->output_dir, dtype);
   });
 }

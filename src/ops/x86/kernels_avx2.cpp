@@ -1,4 +1,4 @@
-// AVX2 + FMA + F16C row kernels; this file alone is compiled with those flags, and the
+// AVX2 + FMA + F16C kernels. Only this file is compiled with those flags, and the
 // dispatcher calls it only on CPUs that report them.
 #include <immintrin.h>
 
@@ -149,8 +149,8 @@ void exp_f32(const float* x, int64_t n, float* out) {
 float softplus_local(float v) { return v > 20.0f ? v : ::log1pf(::expf(v)); }
 float silu_local(float v) { return v / (1.0f + ::expf(-v)); }
 
-// The scan vectorized over the state dimension, 8 states per vector; a d_state that is
-// not a multiple of 8 finishes with scalar steps using the same exp.
+// The scan vectorized over the state dimension, 8 states per vector. A d_state that is
+// not a multiple of 8 finishes with scalar steps that use the same exp.
 void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float* y,
                              int64_t c_begin, int64_t c_end) {
   const int64_t N8 = a.N / 8 * 8;

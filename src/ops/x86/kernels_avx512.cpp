@@ -1,4 +1,4 @@
-// AVX-512 (F + BW) row kernels; this file alone is compiled with those flags, and the
+// AVX-512 (F + BW) kernels. Only this file is compiled with those flags, and the
 // dispatcher calls it only on CPUs that report them.
 #include <immintrin.h>
 
@@ -136,10 +136,10 @@ void exp_f32(const float* x, int64_t n, float* out) {
 float softplus_local(float v) { return v > 20.0f ? v : ::log1pf(::expf(v)); }
 float silu_local(float v) { return v / (1.0f + ::expf(-v)); }
 
-// The scan for 16 channels at a time, vectorized over channels: the N state vectors stay
-// in registers across the tokens, each state step is one exp and two multiply-adds with
-// B and C broadcast, and y is stored 16 channels at once. Softplus stays scalar (libm
-// log1pf), so dt matches the scalar set exactly.
+// The scan for 16 channels at a time, vectorized over channels. The N state vectors stay
+// in registers across the tokens, and each state step is one exp and two multiply-adds
+// with B and C broadcast. Softplus stays scalar (libm log1pf), so dt matches the scalar
+// set exactly.
 template <int N>
 void scan_channel_block(const SelectiveScanArgs& a, float* ssm_state, float* y, int64_t c0,
                         int width) {
