@@ -263,6 +263,8 @@ void run_generate(const GenerateOptions& opt) {
 void add_generate_command(CLI::App& app) {
   auto opt = std::make_shared<GenerateOptions>();
   CLI::App* cmd = app.add_subcommand("generate", "Generate text (or token ids) from a prompt");
+
+  // Model and prompt.
   cmd->add_option("-m,--model", opt->model_dir, "Model directory (config.json + safetensors)")->required();
   auto* prompt = cmd->add_option("-p,--prompt", opt->prompt, "Prompt text (needs tokenizer.json)");
   auto* file = cmd->add_option("-f,--file", opt->prompt_file, "Read the prompt text from this file");
@@ -271,6 +273,8 @@ void add_generate_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   prompt->excludes(file)->excludes(ids);
   file->excludes(ids);
+
+  // Sampling and stopping.
   cmd->add_option("-n,--n-predict", opt->n_predict, "Tokens to generate (0: only read the prompt)")
       ->capture_default_str()
       ->check(kNonNegative);
@@ -291,6 +295,8 @@ void add_generate_command(CLI::App& app) {
       ->check(kPositive);
   cmd->add_option("--seed", opt->sampler.seed, "Random seed")->capture_default_str();
   cmd->add_option("--stop", opt->stops, "Stop when the output contains this string (repeatable)");
+
+  // Several sequences, saved states and speed.
   cmd->add_option("--parallel", opt->parallel,
                   "Generate this many continuations together (seeds seed, seed+1, ...); "
                   "each is printed as a JSON line {sequence, ids, text}")
@@ -307,6 +313,7 @@ void add_generate_command(CLI::App& app) {
       ->check(kPositive);
   add_dtype_option(*cmd, opt->dtype);
   add_threads_option(*cmd, opt->threads);
+
   cmd->callback([opt] { run_generate(*opt); });
 }
 
