@@ -73,4 +73,9 @@ ModelConfig load_model_config(const std::string& dir);
 // The same from JSON text; `path` is used in messages.
 ModelConfig parse_model_config(const std::string& json_text, const std::string& path);
 
+// Returns config.json text in the state-spaces schema, which parse_model_config reads
+// back to the same shapes and math. Throws Error for a config that schema cannot express
+// (attention layers, or a d_inner that is not expand * d_model).
+std::string model_config_to_state_spaces_json(const ModelConfig& config);
+
 }  // namespace mambacpp

@@ -397,4 +397,49 @@ ModelConfig load_model_config(const std::string& dir) {
   return parse_model_config(text.str(), path);
 }
 
+std::string model_config_to_state_spaces_json(const ModelConfig& c) {
+  if (!c.attn_layer_idx.empty())
+    throw Error("cannot write config.json for a model with attention layers");
+  if (c.d_inner != c.expand * c.d_model)
+    throw Error("cannot write config.json: d_inner " + std::to_string(c.d_inner) +
+                " is not expand * d_model (" + std::to_string(c.expand) + " * " +
+                std::to_string(c.d_model) + ")");
+
+  json ssm = {{"layer", c.mixer == MixerKind::Mamba1 ? "Mamba1" : "Mamba2"},
+              {"d_state", c.d_state},
+              {"d_conv", c.d_conv},
+              {"expand", c.expand},
+              {"bias", c.bias},
+              {"conv_bias", c.conv_bias}};
+  if (c.mixer == MixerKind::Mamba1) {
+    ssm["dt_rank"] = c.dt_rank;
+  } else {
+    ssm["headdim"] = c.headdim;
+    ssm["ngroups"] = c.ngroups;
+    ssm["chunk_size"] = c.chunk_size;
+    if (c.d_ssm != c.d_inner) ssm["d_ssm"] = c.d_ssm;
+    if (c.D_has_hdim) ssm["D_has_hdim"] = true;
+    if (!c.rmsnorm) ssm["rmsnorm"] = false;
+    if (c.norm_before_gate) ssm["norm_before_gate"] = true;
+    if (c.dt_limit.first != 0.0 || c.dt_limit.second < 1e300)
+      ssm["dt_limit"] = {c.dt_limit.first, c.dt_limit.second};
+  }
+
+  // HF configs store the padded vocabulary; with a multiple of 1 it stays as it is.
+  const bool keep_padded = c.schema == "huggingface";
+  json root = {{"d_model", c.d_model},
+               {"d_intermediate", c.d_intermediate},
+               {"n_layer", c.n_layer},
+               {"vocab_size", keep_padded ? c.padded_vocab_size : c.vocab_size},
+               {"ssm_cfg", ssm},
+               {"attn_layer_idx", json::array()},
+               {"attn_cfg", json::object()},
+               {"rms_norm", true},
+               {"residual_in_fp32", c.residual_in_fp32},
+               {"fused_add_norm", false},
+               {"pad_vocab_size_multiple", keep_padded ? 1 : c.pad_vocab_size_multiple},
+               {"tie_embeddings", c.tie_embeddings}};
+  return root.dump(2) + "\n";
+}
+
 }  // namespace mambacpp

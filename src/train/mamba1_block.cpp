@@ -1,0 +1,124 @@
+// Forward and backward of the Mamba-1 mixer, made of the linear, conv1d and selective
+// scan passes. du is overwritten; parameter gradients accumulate.
+#include "train/mamba1_block.h"
+
+#include "ops/activations.h"
+#include "train/conv1d_grad.h"
+#include "train/linear_grad.h"
+
+namespace mambacpp::train {
+
+namespace {
+
+const float* bias_or_null(const Parameter* p) { return p != nullptr ? p->value.data() : nullptr; }
+float* bias_grad_or_null(Parameter* p) { return p != nullptr ? p->grad.data() : nullptr; }
+
+// Copies `cols` columns starting at `col0` of rows `ld` apart into a contiguous [M, cols].
+void copy_columns(const float* src, int64_t ld, int64_t M, int64_t col0, int64_t cols, float* dst) {
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t c = 0; c < cols; ++c) dst[m * cols + c] = src[m * ld + col0 + c];
+  }
+}
+
+}  // namespace
+
+void mamba1_forward(const ModelConfig& config, const Mamba1Params& p, const float* u,
+                    int64_t batch, int64_t seq_len, float* out, Mamba1Activations& act,
+                    ThreadPool& pool) {
+  const int64_t M = batch * seq_len, Dm = config.d_model, E = config.d_inner,
+                N = config.d_state, R = config.dt_rank, K = config.d_conv;
+  const size_t m = static_cast<size_t>(M);
+
+  act.xz.resize(m * 2 * E);
+  linear_forward(u, Dm, M, Dm, p.in_proj_weight->value.data(), bias_or_null(p.in_proj_bias),
+                 2 * E, act.xz.data(), pool);
+
+  act.conv_pre.resize(m * E);
+  act.xc.resize(m * E);
+  conv1d_silu_forward({batch, seq_len, E, K}, act.xz.data(), 2 * E, p.conv_weight->value.data(),
+                      bias_or_null(p.conv_bias), act.conv_pre.data(), act.xc.data(), pool);
+
+  act.x_dbl.resize(m * (R + 2 * N));
+  linear_forward(act.xc.data(), E, M, E, p.x_proj_weight->value.data(), nullptr, R + 2 * N,
+                 act.x_dbl.data(), pool);
+  act.delta_low.resize(m * R);
+  act.B.resize(m * N);
+  act.C.resize(m * N);
+  copy_columns(act.x_dbl.data(), R + 2 * N, M, 0, R, act.delta_low.data());
+  copy_columns(act.x_dbl.data(), R + 2 * N, M, R, N, act.B.data());
+  copy_columns(act.x_dbl.data(), R + 2 * N, M, R + N, N, act.C.data());
+
+  act.dt.resize(m * E);
+  linear_forward(act.delta_low.data(), R, M, R, p.dt_proj_weight->value.data(), nullptr, E,
+                 act.dt.data(), pool);
+
+  act.y.resize(m * E);
+  selective_scan_forward({batch, seq_len, E, N}, act.xc.data(), act.dt.data(),
+                         p.dt_proj_bias->value.data(), p.A_log->value.data(), act.B.data(),
+                         act.C.data(), p.D->value.data(), act.y.data(), &act.scan, pool);
+
+  act.gated.resize(m * E);
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t c = 0; c < E; ++c) {
+      act.gated[i * E + c] = act.y[i * E + c] * silu(act.xz[i * 2 * E + E + c]);
+    }
+  }
+
+  linear_forward(act.gated.data(), E, M, E, p.out_proj_weight->value.data(),
+                 bias_or_null(p.out_proj_bias), Dm, out, pool);
+}
+
+void mamba1_backward(const ModelConfig& config, const Mamba1Params& p, const float* u,
+                     int64_t batch, int64_t seq_len, const Mamba1Activations& act,
+                     const float* dout, float* du, ThreadPool& pool) {
+  const int64_t M = batch * seq_len, Dm = config.d_model, E = config.d_inner,
+                N = config.d_state, R = config.dt_rank, K = config.d_conv;
+  const size_t m = static_cast<size_t>(M);
+
+  std::vector<float> d_gated(m * E);
+  linear_backward(act.gated.data(), E, dout, M, E, p.out_proj_weight->value.data(), Dm,
+                  d_gated.data(), E, p.out_proj_weight->grad.data(),
+                  bias_grad_or_null(p.out_proj_bias), pool);
+
+  // Through the gate y ⊙ silu(z): dz goes straight into the in_proj output gradient.
+  std::vector<float> d_xz(m * 2 * E), dy(m * E);
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t c = 0; c < E; ++c) {
+      float z = act.xz[i * 2 * E + E + c];
+      float g = d_gated[i * E + c];
+      dy[i * E + c] = g * silu(z);
+      d_xz[i * 2 * E + E + c] = g * act.y[i * E + c] * silu_derivative(z);
+    }
+  }
+
+  std::vector<float> dxc(m * E), d_dt(m * E), d_x_dbl(m * (R + 2 * N)), dB(m * N), dC(m * N);
+  selective_scan_backward({batch, seq_len, E, N}, act.xc.data(), act.dt.data(),
+                          p.dt_proj_bias->value.data(), p.A_log->value.data(), act.B.data(),
+                          act.C.data(), p.D->value.data(), act.scan, dy.data(), dxc.data(),
+                          d_dt.data(), dB.data(), dC.data(), p.dt_proj_bias->grad.data(),
+                          p.A_log->grad.data(), p.D->grad.data(), pool);
+
+  // dt_proj writes its input gradient into the first R columns of d_x_dbl.
+  linear_backward(act.delta_low.data(), R, d_dt.data(), M, R, p.dt_proj_weight->value.data(), E,
+                  d_x_dbl.data(), R + 2 * N, p.dt_proj_weight->grad.data(), nullptr, pool);
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t n = 0; n < N; ++n) {
+      d_x_dbl[i * (R + 2 * N) + R + n] = dB[i * N + n];
+      d_x_dbl[i * (R + 2 * N) + R + N + n] = dC[i * N + n];
+    }
+  }
+
+  std::vector<float> dxc_from_proj(m * E);
+  linear_backward(act.xc.data(), E, d_x_dbl.data(), M, E, p.x_proj_weight->value.data(),
+                  R + 2 * N, dxc_from_proj.data(), E, p.x_proj_weight->grad.data(), nullptr, pool);
+  for (size_t i = 0; i < dxc.size(); ++i) dxc[i] += dxc_from_proj[i];
+
+  conv1d_silu_backward({batch, seq_len, E, K}, act.xz.data(), 2 * E, p.conv_weight->value.data(),
+                       act.conv_pre.data(), dxc.data(), d_xz.data(), 2 * E,
+                       p.conv_weight->grad.data(), bias_grad_or_null(p.conv_bias), pool);
+
+  linear_backward(u, Dm, d_xz.data(), M, Dm, p.in_proj_weight->value.data(), 2 * E, du, Dm,
+                  p.in_proj_weight->grad.data(), bias_grad_or_null(p.in_proj_bias), pool);
+}
+
+}  // namespace mambacpp::train
