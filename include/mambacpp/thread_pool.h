@@ -3,9 +3,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace mambacpp {
@@ -25,10 +25,27 @@ class ThreadPool {
 
   // Calls fn(begin, end) on disjoint ranges that cover [0, n), one range per thread,
   // each a multiple of `grain` long except the last. Returns when all calls have returned.
-  // Not reentrant: fn must not call parallel_for on the same pool.
-  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  // Not reentrant: fn must not call parallel_for on the same pool. The call allocates no
+  // memory: fn is passed by reference, not wrapped in a std::function.
+  template <typename Fn>
+  void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
+    using Callable = std::remove_reference_t<Fn>;
+    RangeTask task{const_cast<void*>(static_cast<const void*>(&fn)),
+                   [](void* callable, int64_t begin, int64_t end) {
+                     (*static_cast<Callable*>(callable))(begin, end);
+                   }};
+    run(n, grain, task);
+  }
 
  private:
+  // A borrowed callable and the function that invokes it on a range.
+  struct RangeTask {
+    void* callable;
+    void (*invoke)(void* callable, int64_t begin, int64_t end);
+    void operator()(int64_t begin, int64_t end) const { invoke(callable, begin, end); }
+  };
+
+  void run(int64_t n, int64_t grain, const RangeTask& task);
   void worker_loop(int index);
 
   int n_threads_;
@@ -36,7 +53,7 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable start_cv_;
   std::condition_variable done_cv_;
-  const std::function<void(int64_t, int64_t)>* task_ = nullptr;
+  const RangeTask* task_ = nullptr;
   int64_t task_n_ = 0;
   int64_t task_grain_ = 1;
   std::atomic<uint64_t> generation_{0};  // bumped once per task

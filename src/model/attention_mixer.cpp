@@ -1,12 +1,14 @@
 #include "model/attention_mixer.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 #include "mambacpp/error.h"
 #include "ops/attention.h"
 #include "ops/causal_conv1d.h"
 #include "ops/linear.h"
+#include "ops/scratch.h"
 
 namespace mambacpp {
 
@@ -51,28 +53,31 @@ int64_t AttentionMixer::weight_bytes() const {
 
 void AttentionMixer::forward(const float* u, int64_t L, LayerState& state, int64_t position,
                              float* out, ThreadPool& pool) const {
+  ScratchFrame scratch;
+
   // qkv = in_proj(u) [L, qkv_width]
-  std::vector<float> qkv(static_cast<size_t>(L * qkv_width_));
-  linear(u, L, in_proj_, data_or_null(in_proj_bias_), qkv.data(), pool);
+  float* qkv = scratch.take<float>(L * qkv_width_);
+  linear(u, L, in_proj_, data_or_null(in_proj_bias_), qkv, pool);
 
-  std::vector<float> o(static_cast<size_t>(L * q_heads_ * head_dim_));
-  attend(qkv.data(), L, state, position, o.data(), pool);
+  float* o = scratch.take<float>(L * q_heads_ * head_dim_);
+  attend(qkv, L, state, position, o, pool);
 
-  linear(o.data(), L, out_proj_, data_or_null(out_proj_bias_), out, pool);
+  linear(o, L, out_proj_, data_or_null(out_proj_bias_), out, pool);
 }
 
 void AttentionMixer::forward_batch(const float* u, std::span<LayerState* const> states,
                                    std::span<const int64_t> positions, int64_t /*d_model*/,
                                    float* out, ThreadPool& pool) const {
   const int64_t B = static_cast<int64_t>(states.size()), q_width = q_heads_ * head_dim_;
-  std::vector<float> qkv(static_cast<size_t>(B * qkv_width_));
-  linear(u, B, in_proj_, data_or_null(in_proj_bias_), qkv.data(), pool);
+  ScratchFrame scratch;
+  float* qkv = scratch.take<float>(B * qkv_width_);
+  linear(u, B, in_proj_, data_or_null(in_proj_bias_), qkv, pool);
 
-  std::vector<float> o(static_cast<size_t>(B * q_width));
+  float* o = scratch.take<float>(B * q_width);
   for (int64_t b = 0; b < B; ++b)
-    attend(qkv.data() + b * qkv_width_, 1, *states[b], positions[b], o.data() + b * q_width, pool);
+    attend(qkv + b * qkv_width_, 1, *states[b], positions[b], o + b * q_width, pool);
 
-  linear(o.data(), B, out_proj_, data_or_null(out_proj_bias_), out, pool);
+  linear(o, B, out_proj_, data_or_null(out_proj_bias_), out, pool);
 }
 
 void AttentionMixer::attend(const float* raw_qkv, int64_t L, LayerState& state, int64_t position,
@@ -82,24 +87,28 @@ void AttentionMixer::attend(const float* raw_qkv, int64_t L, LayerState& state, 
   MAMBACPP_CHECK(static_cast<int64_t>(state.kv_cache.size()) == position * kv_row);
 
   // The conv over the raw-qkv window, when there is one
-  std::vector<float> qkv(raw_qkv, raw_qkv + L * qkv_width_);
+  ScratchFrame scratch;
+  float* qkv = scratch.take<float>(L * qkv_width_);
+  std::copy(raw_qkv, raw_qkv + L * qkv_width_, qkv);
   if (d_conv_ > 0)
     causal_conv1d(raw_qkv, qkv_width_, L, qkv_width_, d_conv_, conv_weight_.data(),
                   conv_bias_values_.data(), state.conv_state.data(), /*apply_silu=*/false,
-                  qkv.data(), pool);
+                  qkv, pool);
 
   // Rotary on q and k at positions position .. position + L - 1
   if (rotary_dim_ > 0) {
-    apply_rotary(qkv.data(), qkv_width_, L, q_heads_, hd, rotary_dim_, position, rotary_base_);
-    apply_rotary(qkv.data() + q_width, qkv_width_, L, kv_heads_, hd, rotary_dim_, position,
+    apply_rotary(qkv, qkv_width_, L, q_heads_, hd, rotary_dim_, position, rotary_base_);
+    apply_rotary(qkv + q_width, qkv_width_, L, kv_heads_, hd, rotary_dim_, position,
                  rotary_base_);
   }
 
-  // Append k and v of the new tokens to the cache [n_tokens, 2, kv_heads, head_dim]
+  // Append k and v of the new tokens to the cache [n_tokens, 2, kv_heads, head_dim].
+  // NOTE: the cache grows by std::vector's doubling, so decode with attention layers
+  // still allocates now and then; reserving the context length up front would stop it.
   state.kv_cache.resize(static_cast<size_t>((position + L) * kv_row));
   for (int64_t t = 0; t < L; ++t) {
     float* row = state.kv_cache.data() + (position + t) * kv_row;
-    std::memcpy(row, qkv.data() + t * qkv_width_ + q_width, kv_row * sizeof(float));
+    std::memcpy(row, qkv + t * qkv_width_ + q_width, kv_row * sizeof(float));
   }
 
   // o = causal attention of the new queries over the whole cache [L, q_width]
@@ -109,7 +118,7 @@ void AttentionMixer::attend(const float* raw_qkv, int64_t L, LayerState& state, 
   args.q_heads = q_heads_;
   args.kv_heads = kv_heads_;
   args.head_dim = hd;
-  args.q = qkv.data();
+  args.q = qkv;
   args.q_stride = qkv_width_;
   args.kv_cache = state.kv_cache.data();
   args.scale = scale_;

@@ -4,6 +4,7 @@
 
 #include "ops/causal_conv1d.h"
 #include "ops/linear.h"
+#include "ops/scratch.h"
 #include "ops/selective_scan.h"
 
 namespace mambacpp {
@@ -53,56 +54,61 @@ int64_t Mamba1Mixer::weight_bytes() const {
 void Mamba1Mixer::run(const float* u, int64_t L, std::span<const Segment> segments, float* out,
                       ThreadPool& pool) const {
   const int64_t E = d_inner_, N = d_state_, R = dt_rank_;
+  ScratchFrame scratch;
 
   // [x | z] = in_proj(u): xz [L, 2E], x = xz[:, :E], z = xz[:, E:]
-  std::vector<float> xz(static_cast<size_t>(L * 2 * E));
-  linear(u, L, in_proj_, data_or_null(in_proj_bias_), xz.data(), pool);
+  float* xz = scratch.take<float>(L * 2 * E);
+  linear(u, L, in_proj_, data_or_null(in_proj_bias_), xz, pool);
 
   // x~ = silu(conv1d(x)) [L, E], continuing each segment's raw-x window in conv_state [E, K]
-  std::vector<float> x_conv(static_cast<size_t>(L * E));
+  float* x_conv = scratch.take<float>(L * E);
   for (const Segment& s : segments)
-    causal_conv1d(xz.data() + s.row_begin * 2 * E, 2 * E, s.n_rows, E, d_conv_, conv_weight_.data(),
+    causal_conv1d(xz + s.row_begin * 2 * E, 2 * E, s.n_rows, E, d_conv_, conv_weight_.data(),
                   data_or_null(conv_bias_values_), s.state->conv_state.data(), /*apply_silu=*/true,
-                  x_conv.data() + s.row_begin * E, pool);
+                  x_conv + s.row_begin * E, pool);
 
   // [δ | B | C] = x_proj(x~): x_dbl [L, R + 2N]
-  std::vector<float> x_dbl(static_cast<size_t>(L * (R + 2 * N)));
-  linear(x_conv.data(), L, x_proj_, nullptr, x_dbl.data(), pool);
+  float* x_dbl = scratch.take<float>(L * (R + 2 * N));
+  linear(x_conv, L, x_proj_, nullptr, x_dbl, pool);
 
   // dt = dt_proj.weight · δ [L, E]; δ is a strided view, so gather it first.
-  std::vector<float> delta_low(static_cast<size_t>(L * R));
+  float* delta_low = scratch.take<float>(L * R);
   for (int64_t t = 0; t < L; ++t)
     for (int64_t r = 0; r < R; ++r) delta_low[t * R + r] = x_dbl[t * (R + 2 * N) + r];
-  std::vector<float> delta(static_cast<size_t>(L * E));
-  linear(delta_low.data(), L, dt_proj_, nullptr, delta.data(), pool);
+  float* delta = scratch.take<float>(L * E);
+  linear(delta_low, L, dt_proj_, nullptr, delta, pool);
 
   // y = scan(x~, Δ, A, B, C, D) * silu(z) [L, E], continuing each segment's ssm_state [E, N]
-  std::vector<float> y(static_cast<size_t>(L * E));
-  std::vector<SelectiveScanArgs> scans;
-  std::vector<float*> ssm_states, outputs;
-  for (const Segment& s : segments) {
+  float* y = scratch.take<float>(L * E);
+  const size_t n_segments = segments.size();
+  SelectiveScanArgs* scans = scratch.take<SelectiveScanArgs>(n_segments);
+  float** ssm_states = scratch.take<float*>(n_segments);
+  float** outputs = scratch.take<float*>(n_segments);
+  for (size_t i = 0; i < n_segments; ++i) {
+    const Segment& s = segments[i];
     const int64_t t0 = s.row_begin;
-    SelectiveScanArgs& scan = scans.emplace_back();
+    SelectiveScanArgs& scan = scans[i];
+    scan = SelectiveScanArgs{};
     scan.L = s.n_rows;
     scan.E = E;
     scan.N = N;
-    scan.x = x_conv.data() + t0 * E;
-    scan.delta = delta.data() + t0 * E;
+    scan.x = x_conv + t0 * E;
+    scan.delta = delta + t0 * E;
     scan.delta_bias = dt_proj_bias_.data();
     scan.A = A_.data();
-    scan.B = x_dbl.data() + t0 * (R + 2 * N) + R;
-    scan.C = x_dbl.data() + t0 * (R + 2 * N) + R + N;
+    scan.B = x_dbl + t0 * (R + 2 * N) + R;
+    scan.C = x_dbl + t0 * (R + 2 * N) + R + N;
     scan.bc_stride = R + 2 * N;
     scan.D = D_.data();
-    scan.z = xz.data() + t0 * 2 * E + E;
+    scan.z = xz + t0 * 2 * E + E;
     scan.z_stride = 2 * E;
-    ssm_states.push_back(s.state->ssm_state.data());
-    outputs.push_back(y.data() + t0 * E);
+    ssm_states[i] = s.state->ssm_state.data();
+    outputs[i] = y + t0 * E;
   }
-  selective_scan_many(scans, ssm_states, outputs, pool);
+  selective_scan_many({scans, n_segments}, {ssm_states, n_segments}, {outputs, n_segments}, pool);
 
   // out = out_proj(y) [L, d_model]
-  linear(y.data(), L, out_proj_, data_or_null(out_proj_bias_), out, pool);
+  linear(y, L, out_proj_, data_or_null(out_proj_bias_), out, pool);
 }
 
 }  // namespace mambacpp

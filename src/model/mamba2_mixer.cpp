@@ -7,6 +7,7 @@
 #include "ops/causal_conv1d.h"
 #include "ops/gated_rms_norm.h"
 #include "ops/linear.h"
+#include "ops/scratch.h"
 #include "ops/ssd_scan.h"
 
 namespace mambacpp {
@@ -71,20 +72,22 @@ void Mamba2Mixer::run(const float* u, int64_t L, std::span<const Segment> segmen
   const int64_t z0_offset = 0, x0_offset = d_mlp_, z_offset = 2 * d_mlp_;
   const int64_t xbc_offset = 2 * d_mlp_ + d_ssm_, dt_offset = xbc_offset + conv_channels_;
 
+  ScratchFrame scratch;
+
   // zxbcdt = in_proj(u) [L, W]
-  std::vector<float> zxbcdt(static_cast<size_t>(L * W));
-  linear(u, L, in_proj_, data_or_null(in_proj_bias_), zxbcdt.data(), pool);
+  float* zxbcdt = scratch.take<float>(L * W);
+  linear(u, L, in_proj_, data_or_null(in_proj_bias_), zxbcdt, pool);
 
   // xBC~ = silu(conv1d(xBC)) [L, conv_channels], continuing each segment's raw-xBC window
-  std::vector<float> xbc(static_cast<size_t>(L * conv_channels_));
+  float* xbc = scratch.take<float>(L * conv_channels_);
   for (const Segment& s : segments)
-    causal_conv1d(zxbcdt.data() + s.row_begin * W + xbc_offset, W, s.n_rows, conv_channels_,
+    causal_conv1d(zxbcdt + s.row_begin * W + xbc_offset, W, s.n_rows, conv_channels_,
                   d_conv_, conv_weight_.data(), data_or_null(conv_bias_values_),
                   s.state->conv_state.data(), /*apply_silu=*/true,
-                  xbc.data() + s.row_begin * conv_channels_, pool);
+                  xbc + s.row_begin * conv_channels_, pool);
 
   // Δ = clamp(softplus(dt + dt_bias), dt_limit) [L, H]
-  std::vector<float> dt(static_cast<size_t>(L * H));
+  float* dt = scratch.take<float>(L * H);
   for (int64_t t = 0; t < L; ++t)
     for (int64_t h = 0; h < H; ++h) {
       float value = softplus(zxbcdt[t * W + dt_offset + h] + dt_bias_[h]);
@@ -93,7 +96,7 @@ void Mamba2Mixer::run(const float* u, int64_t L, std::span<const Segment> segmen
 
   // y = SSD scan over x = xBC~[:, :d_ssm] and B, C [L, G, N], continuing each segment's
   // ssm_state: the recurrent step for one token, the chunked scan for more.
-  std::vector<float> y(static_cast<size_t>(L * d_ssm_));
+  float* y = scratch.take<float>(L * d_ssm_);
   for (const Segment& s : segments) {
     const int64_t t0 = s.row_begin;
     SsdScanArgs scan;
@@ -102,17 +105,17 @@ void Mamba2Mixer::run(const float* u, int64_t L, std::span<const Segment> segmen
     scan.P = headdim_;
     scan.G = ngroups_;
     scan.N = d_state_;
-    scan.x = xbc.data() + t0 * conv_channels_;
+    scan.x = xbc + t0 * conv_channels_;
     scan.x_stride = conv_channels_;
     scan.B = scan.x + d_ssm_;
     scan.C = scan.x + d_ssm_ + GN;
     scan.bc_stride = conv_channels_;
-    scan.dt = dt.data() + t0 * H;
+    scan.dt = dt + t0 * H;
     scan.A = A_.data();
     scan.D = D_.data();
     scan.D_has_hdim = D_has_hdim_;
     scan.chunk_size = chunk_size_;
-    float* y_segment = y.data() + t0 * d_ssm_;
+    float* y_segment = y + t0 * d_ssm_;
     if (s.n_rows == 1) {
       ssd_scan_recurrent(scan, s.state->ssm_state.data(), y_segment, pool);
     } else {
@@ -121,9 +124,9 @@ void Mamba2Mixer::run(const float* u, int64_t L, std::span<const Segment> segmen
   }
 
   // y = norm(y ⊙ silu(z)) per group, or y ⊙ silu(z) without rmsnorm
-  const float* z = zxbcdt.data() + z_offset;
+  const float* z = zxbcdt + z_offset;
   if (rmsnorm_) {
-    gated_rms_norm(y.data(), z, W, L, d_ssm_, ngroups_, norm_weight_.data(), norm_eps_,
+    gated_rms_norm(y, z, W, L, d_ssm_, ngroups_, norm_weight_.data(), norm_eps_,
                    norm_before_gate_, pool);
   } else {
     for (int64_t t = 0; t < L; ++t)
@@ -131,21 +134,21 @@ void Mamba2Mixer::run(const float* u, int64_t L, std::span<const Segment> segmen
   }
 
   if (d_mlp_ == 0) {
-    linear(y.data(), L, out_proj_, data_or_null(out_proj_bias_), out, pool);
+    linear(y, L, out_proj_, data_or_null(out_proj_bias_), out, pool);
     return;
   }
 
   // With d_ssm < d_inner, out_proj reads [silu(z0) ⊙ x0 | y].
   // NOTE: no golden model has d_ssm < d_inner, so this path follows mamba2.Mamba2's code
   // but has not been compared with the reference's outputs.
-  std::vector<float> mixed(static_cast<size_t>(L * d_inner_));
+  float* mixed = scratch.take<float>(L * d_inner_);
   for (int64_t t = 0; t < L; ++t) {
-    float* row = mixed.data() + t * d_inner_;
-    const float* source = zxbcdt.data() + t * W;
+    float* row = mixed + t * d_inner_;
+    const float* source = zxbcdt + t * W;
     for (int64_t c = 0; c < d_mlp_; ++c) row[c] = silu(source[z0_offset + c]) * source[x0_offset + c];
-    std::copy(y.data() + t * d_ssm_, y.data() + (t + 1) * d_ssm_, row + d_mlp_);
+    std::copy(y + t * d_ssm_, y + (t + 1) * d_ssm_, row + d_mlp_);
   }
-  linear(mixed.data(), L, out_proj_, data_or_null(out_proj_bias_), out, pool);
+  linear(mixed, L, out_proj_, data_or_null(out_proj_bias_), out, pool);
 }
 
 }  // namespace mambacpp

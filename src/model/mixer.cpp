@@ -1,5 +1,7 @@
 #include "model/mixer.h"
 
+#include "ops/scratch.h"
+
 namespace mambacpp {
 
 void SegmentedMixer::forward(const float* x, int64_t L, LayerState& state, int64_t /*position*/,
@@ -11,10 +13,11 @@ void SegmentedMixer::forward(const float* x, int64_t L, LayerState& state, int64
 void SegmentedMixer::forward_batch(const float* x, std::span<LayerState* const> states,
                                    std::span<const int64_t> /*positions*/, int64_t /*d_model*/,
                                    float* y, ThreadPool& pool) const {
-  std::vector<Segment> segments;
-  for (size_t b = 0; b < states.size(); ++b)
-    segments.push_back({static_cast<int64_t>(b), 1, states[b]});
-  run(x, static_cast<int64_t>(states.size()), segments, y, pool);
+  ScratchFrame scratch;
+  const size_t n = states.size();
+  Segment* segments = scratch.take<Segment>(n);
+  for (size_t b = 0; b < n; ++b) segments[b] = {static_cast<int64_t>(b), 1, states[b]};
+  run(x, static_cast<int64_t>(n), {segments, n}, y, pool);
 }
 
 }  // namespace mambacpp

@@ -14,6 +14,7 @@
 #include "ops/activations.h"
 #include "ops/linear.h"
 #include "ops/rms_norm.h"
+#include "ops/scratch.h"
 
 namespace mambacpp {
 
@@ -28,14 +29,15 @@ struct GatedMlp {
   Matrix fc2;          // [d_model, F]
 
   void forward(const float* u, int64_t L, float* out, ThreadPool& pool) const {
-    std::vector<float> up_gate(static_cast<size_t>(L * 2 * hidden));
-    linear(u, L, fc1, nullptr, up_gate.data(), pool);
-    std::vector<float> gated(static_cast<size_t>(L * hidden));
+    ScratchFrame scratch;
+    float* up_gate = scratch.take<float>(L * 2 * hidden);
+    linear(u, L, fc1, nullptr, up_gate, pool);
+    float* gated = scratch.take<float>(L * hidden);
     for (int64_t t = 0; t < L; ++t) {
-      const float* row = up_gate.data() + t * 2 * hidden;
+      const float* row = up_gate + t * 2 * hidden;
       for (int64_t f = 0; f < hidden; ++f) gated[t * hidden + f] = row[f] * silu(row[hidden + f]);
     }
-    linear(gated.data(), L, fc2, nullptr, out, pool);
+    linear(gated, L, fc2, nullptr, out, pool);
   }
 };
 
@@ -130,9 +132,10 @@ struct Model::Impl {
 
   void build_blocks();
   WeightTable weight_table();
-  // h = mixer(norm(r)) for one block; the caller decides which states the rows continue.
-  using MixerCall = std::function<void(size_t layer, const Block& block, const float* normed, float* hidden)>;
-
+  // Runs every block over rows of the residual stream. mix(layer, block, normed, hidden)
+  // computes h = mixer(norm(r)) for one block; the caller decides which states the rows
+  // continue. A template, so the call allocates nothing for the callable.
+  template <typename MixerCall>
   void run_layers(float* residual, int64_t rows, const MixerCall& mix, ThreadPool& pool,
                   const ActivationObserver& observer) const;
   void check_ids(std::span<const int32_t> ids) const;
@@ -242,28 +245,30 @@ State Model::new_state() const {
   return state;
 }
 
+template <typename MixerCall>
 void Model::Impl::run_layers(float* residual, int64_t L, const MixerCall& mix, ThreadPool& pool,
                              const ActivationObserver& observer) const {
   const int64_t d = config.d_model;
   const float eps = static_cast<float>(config.norm_eps);
-  std::vector<float> normed(static_cast<size_t>(L * d));
-  std::vector<float> hidden(static_cast<size_t>(L * d));
+  ScratchFrame scratch;
+  float* normed = scratch.take<float>(L * d);
+  float* hidden = scratch.take<float>(L * d);
 
   for (size_t i = 0; i < blocks.size(); ++i) {
     const Block& block = blocks[i];
 
     // h = mixer(norm(r))
-    rms_norm(residual, L, d, block.norm_weight.data(), eps, normed.data());
-    mix(i, block, normed.data(), hidden.data());
-    if (observer) observer("mixer_out." + std::to_string(i), hidden.data(), L, d);
+    rms_norm(residual, L, d, block.norm_weight.data(), eps, normed);
+    mix(i, block, normed, hidden);
+    if (observer) observer("mixer_out." + std::to_string(i), hidden, L, d);
 
     // r = r + h
     for (int64_t k = 0; k < L * d; ++k) residual[k] += hidden[k];
 
     // h = mlp(norm2(r)); r = r + h
     if (block.mlp) {
-      rms_norm(residual, L, d, block.norm2_weight.data(), eps, normed.data());
-      block.mlp->forward(normed.data(), L, hidden.data(), pool);
+      rms_norm(residual, L, d, block.norm2_weight.data(), eps, normed);
+      block.mlp->forward(normed, L, hidden, pool);
       for (int64_t k = 0; k < L * d; ++k) residual[k] += hidden[k];
     }
     if (observer) observer("layer_out." + std::to_string(i), residual, L, d);
@@ -280,10 +285,11 @@ void Model::Impl::check_ids(std::span<const int32_t> ids) const {
 void Model::Impl::compute_logits(const float* residual, int64_t rows, float* logits,
                                  ThreadPool& pool, const ActivationObserver& observer) const {
   const int64_t d = config.d_model;
-  std::vector<float> normed(static_cast<size_t>(rows * d));
-  rms_norm(residual, rows, d, norm_f.data(), static_cast<float>(config.norm_eps), normed.data());
-  if (observer) observer("final_norm", normed.data(), rows, d);
-  linear(normed.data(), rows, lm_head, nullptr, logits, pool);
+  ScratchFrame scratch;
+  float* normed = scratch.take<float>(rows * d);
+  rms_norm(residual, rows, d, norm_f.data(), static_cast<float>(config.norm_eps), normed);
+  if (observer) observer("final_norm", normed, rows, d);
+  linear(normed, rows, lm_head, nullptr, logits, pool);
 }
 
 void Model::forward(std::span<const int32_t> ids, State& state, LogitsFor which, float* logits,
@@ -295,11 +301,12 @@ void Model::forward(std::span<const int32_t> ids, State& state, LogitsFor which,
   m.check_ids(ids);
 
   // r = embedding[ids] [L, d_model]: the residual stream
-  std::vector<float> residual(static_cast<size_t>(L * d));
-  for (int64_t t = 0; t < L; ++t) embed_row(m.embedding, ids[t], residual.data() + t * d);
-  if (observer) observer("embedding", residual.data(), L, d);
+  ScratchFrame scratch;
+  float* residual = scratch.take<float>(L * d);
+  for (int64_t t = 0; t < L; ++t) embed_row(m.embedding, ids[t], residual + t * d);
+  if (observer) observer("embedding", residual, L, d);
 
-  m.run_layers(residual.data(), L,
+  m.run_layers(residual, L,
                [&](size_t i, const Block& block, const float* normed, float* hidden) {
                  block.mixer->forward(normed, L, state.layers[i], state.n_tokens, hidden, pool);
                },
@@ -308,7 +315,7 @@ void Model::forward(std::span<const int32_t> ids, State& state, LogitsFor which,
 
   if (which == LogitsFor::None) return;
   int64_t first = which == LogitsFor::All ? 0 : L - 1;
-  m.compute_logits(residual.data() + first * d, L - first, logits, pool, observer);
+  m.compute_logits(residual + first * d, L - first, logits, pool, observer);
 }
 
 void Model::forward_batch(std::span<const int32_t> ids, std::span<State* const> states,
@@ -331,21 +338,24 @@ void Model::forward_batch(std::span<const int32_t> ids, std::span<State* const> 
   }
 
   // r = embedding[ids] [B, d_model]: row b is the next token of sequence b
-  std::vector<float> residual(static_cast<size_t>(B * d));
-  for (int64_t b = 0; b < B; ++b) embed_row(m.embedding, ids[b], residual.data() + b * d);
+  ScratchFrame scratch;
+  float* residual = scratch.take<float>(B * d);
+  for (int64_t b = 0; b < B; ++b) embed_row(m.embedding, ids[b], residual + b * d);
 
-  std::vector<LayerState*> layer_states(static_cast<size_t>(B));
-  std::vector<int64_t> positions(static_cast<size_t>(B));
+  LayerState** layer_states = scratch.take<LayerState*>(B);
+  int64_t* positions = scratch.take<int64_t>(B);
   for (int64_t b = 0; b < B; ++b) positions[b] = states[b]->n_tokens;
-  m.run_layers(residual.data(), B,
+  const size_t n = static_cast<size_t>(B);
+  m.run_layers(residual, B,
                [&](size_t i, const Block& block, const float* normed, float* hidden) {
                  for (int64_t b = 0; b < B; ++b) layer_states[b] = &states[b]->layers[i];
-                 block.mixer->forward_batch(normed, layer_states, positions, d, hidden, pool);
+                 block.mixer->forward_batch(normed, {layer_states, n}, {positions, n}, d, hidden,
+                                            pool);
                },
                pool, nullptr);
   for (State* state : states) state->n_tokens += 1;
 
-  m.compute_logits(residual.data(), B, logits, pool, nullptr);
+  m.compute_logits(residual, B, logits, pool, nullptr);
 }
 
 }  // namespace mambacpp

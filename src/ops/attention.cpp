@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "mambacpp/error.h"
+#include "ops/scratch.h"
 
 namespace mambacpp {
 
@@ -77,10 +78,11 @@ void causal_attention(const AttentionArgs& args, float* out, ThreadPool& pool) {
   check_args(args);
   const int64_t hd = args.head_dim;
   pool.parallel_for(args.L * args.q_heads, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(args.n_past + args.L));
+    ScratchFrame scratch;
+    float* scores = scratch.take<float>(args.n_past + args.L);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t t = task / args.q_heads, j = task % args.q_heads;
-      attend_one(args, t, j, scores.data(), out + t * args.q_heads * hd + j * hd);
+      attend_one(args, t, j, scores, out + t * args.q_heads * hd + j * hd);
     }
   });
 }

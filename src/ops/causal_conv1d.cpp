@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "ops/activations.h"
+#include "ops/scratch.h"
 
 namespace mambacpp {
 
@@ -26,8 +27,9 @@ void causal_conv1d(const float* x, int64_t x_stride, int64_t L, int64_t C, int64
                         kChannelGrain * kChannelGrain;
   pool.parallel_for(C, grain, [&](int64_t c_begin, int64_t c_end) {
     const int64_t width = c_end - c_begin;
-    std::vector<float> window(static_cast<size_t>((K - 1 + L) * width));
-    std::vector<float> taps(static_cast<size_t>(K * width));
+    ScratchFrame scratch;
+    float* window = scratch.take<float>((K - 1 + L) * width);
+    float* taps = scratch.take<float>(K * width);
 
     for (int64_t j = 0; j < width; ++j) {
       const int64_t c = c_begin + j;
@@ -36,15 +38,15 @@ void causal_conv1d(const float* x, int64_t x_stride, int64_t L, int64_t C, int64
     }
     for (int64_t t = 0; t < L; ++t)
       std::copy(x + t * x_stride + c_begin, x + t * x_stride + c_end,
-                window.begin() + (K - 1 + t) * width);
+                window + (K - 1 + t) * width);
 
     // out[t, c] = bias[c] + sum_k taps[k, c] * window[t + k, c]
     for (int64_t t = 0; t < L; ++t) {
       float* row = out + t * C + c_begin;
       for (int64_t j = 0; j < width; ++j) row[j] = bias ? bias[c_begin + j] : 0.0f;
       for (int64_t k = 0; k < K; ++k) {
-        const float* w = taps.data() + k * width;
-        const float* in = window.data() + (t + k) * width;
+        const float* w = taps + k * width;
+        const float* in = window + (t + k) * width;
         for (int64_t j = 0; j < width; ++j) row[j] += w[j] * in[j];
       }
       if (apply_silu)

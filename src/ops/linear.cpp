@@ -7,6 +7,7 @@
 
 #include "mambacpp/error.h"
 #include "ops/cpu_kernels.h"
+#include "ops/scratch.h"
 
 namespace mambacpp {
 
@@ -69,11 +70,12 @@ void gemm_slice(const float* x, int64_t M, const Matrix& W, int64_t r0, int64_t 
     return;
   }
 
-  std::vector<float> block(static_cast<size_t>(std::min(kWidenBlockRows, r1 - r0) * K));
+  ScratchFrame scratch;
+  float* block = scratch.take<float>(std::min(kWidenBlockRows, r1 - r0) * K);
   for (int64_t r = r0; r < r1; r += kWidenBlockRows) {
     int64_t rows = std::min(kWidenBlockRows, r1 - r);
-    widen_rows(W, r, r + rows, block.data());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, rows, K, 1.0f, x, K, block.data(), K,
+    widen_rows(W, r, r + rows, block);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, rows, K, 1.0f, x, K, block, K,
                 0.0f, y + r, N);
   }
 }

@@ -62,8 +62,7 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t grain,
-                              const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::run(int64_t n, int64_t grain, const RangeTask& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   if (n_threads_ == 1 || n <= grain) {
@@ -98,7 +97,7 @@ void ThreadPool::worker_loop(int index) {
       start_cv_.wait(lock, [&] { return generation_.load() != seen; });
     }
 
-    const std::function<void(int64_t, int64_t)>* task;
+    const RangeTask* task;
     int64_t n, grain;
     {
       std::lock_guard<std::mutex> lock(mutex_);
