@@ -211,7 +211,7 @@ std::vector<FlagCase> flag_cases() {
       {{"generate", "-m", m, "--ids", "1", "--no-such-flag"}, "--no-such-flag"},
       {{"generate", "-m", m, "--ids", "1", "-n", "ten"}, "--n-predict"},
       {{"logits", "-m", m, "--ids", "1"}, "--output"},
-      {{"generate", "--ids", "1"}, "--model"},
+      {{"logits", "--ids", "1", "-o", "out.safetensors"}, "--model"},
   };
 }
 

@@ -1,6 +1,7 @@
 #include "cli_common.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -100,6 +101,30 @@ std::string read_text_file(const std::string& path, const std::string& flag) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+std::string shipped_model_dir() {
+  namespace fs = std::filesystem;
+  const char* kName = "shakespeare-mamba2";
+  std::vector<fs::path> candidates;
+
+  // The program sits in build/ (or bin/ of an install); the models folder is one up.
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    candidates.push_back(exe.parent_path().parent_path() / "models" / kName);
+    candidates.push_back(exe.parent_path().parent_path() / "share" / "mambacpp" / "models" / kName);
+  }
+  candidates.push_back(fs::path(MAMBACPP_SOURCE_MODELS_DIR) / kName);
+
+  std::string looked;
+  for (const fs::path& dir : candidates) {
+    if (fs::exists(dir / "config.json", ec)) return dir.string();
+    if (looked.find(dir.string()) != std::string::npos) continue;
+    looked += (looked.empty() ? "" : ", ") + dir.string();
+  }
+  throw Error("--model: not given, and the shipped model is not in " + looked +
+              "; pass -m DIR with a checkpoint directory");
 }
 
 }  // namespace mambacpp::cli

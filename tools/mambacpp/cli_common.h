@@ -35,6 +35,12 @@ void add_dtype_option(CLI::App& cmd, std::string& dtype);
 // The load options for a --dtype value.
 LoadOptions load_options_for(const std::string& dtype);
 
+// The directory of the model this project ships (trained on Tiny Shakespeare), used when
+// a command gets no -m: models/shakespeare-mamba2 next to the program's build or install
+// folder, else in the source tree the program was built from. Throws Error listing the
+// places it looked when none has a config.json.
+std::string shipped_model_dir();
+
 // Reads a whole file; throws Error naming `flag` and the path when it cannot.
 std::string read_text_file(const std::string& path, const std::string& flag);
 

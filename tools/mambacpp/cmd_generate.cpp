@@ -265,7 +265,8 @@ void add_generate_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("generate", "Generate text (or token ids) from a prompt");
 
   // Model and prompt.
-  cmd->add_option("-m,--model", opt->model_dir, "Model directory (config.json + safetensors)")->required();
+  cmd->add_option("-m,--model", opt->model_dir,
+                  "Model directory (config.json + safetensors); default: the shipped Tiny Shakespeare model");
   auto* prompt = cmd->add_option("-p,--prompt", opt->prompt, "Prompt text (needs tokenizer.json)");
   auto* file = cmd->add_option("-f,--file", opt->prompt_file, "Read the prompt text from this file");
   auto* ids = cmd->add_option("--ids", opt->ids, "Prompt token ids, comma-separated, or @FILE to read them from a file");
@@ -314,7 +315,10 @@ void add_generate_command(CLI::App& app) {
   add_dtype_option(*cmd, opt->dtype);
   add_threads_option(*cmd, opt->threads);
 
-  cmd->callback([opt] { run_generate(*opt); });
+  cmd->callback([opt] {
+    if (opt->model_dir.empty()) opt->model_dir = shipped_model_dir();
+    run_generate(*opt);
+  });
 }
 
 }  // namespace mambacpp::cli

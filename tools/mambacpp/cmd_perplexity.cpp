@@ -109,7 +109,8 @@ void run_perplexity(const PerplexityOptions& opt) {
 void add_perplexity_command(CLI::App& app) {
   auto opt = std::make_shared<PerplexityOptions>();
   CLI::App* cmd = app.add_subcommand("perplexity", "Measure the perplexity of a text");
-  cmd->add_option("-m,--model", opt->model_dir, "Model directory (config.json + safetensors)")->required();
+  cmd->add_option("-m,--model", opt->model_dir,
+                  "Model directory (config.json + safetensors); default: the shipped Tiny Shakespeare model");
   cmd->add_option("-f,--file", opt->text_file, "Text file, tokenized with the model's tokenizer.json");
   cmd->add_option("--ids", opt->ids, "Token ids instead of text, comma-separated or @FILE");
   cmd->add_option("--tokenizer", opt->tokenizer_path, "tokenizer.json to use instead of the model directory's")
@@ -122,7 +123,10 @@ void add_perplexity_command(CLI::App& app) {
       ->check(kNonNegative);
   add_dtype_option(*cmd, opt->dtype);
   add_threads_option(*cmd, opt->threads);
-  cmd->callback([opt] { run_perplexity(*opt); });
+  cmd->callback([opt] {
+    if (opt->model_dir.empty()) opt->model_dir = shipped_model_dir();
+    run_perplexity(*opt);
+  });
 }
 
 }  // namespace mambacpp::cli
