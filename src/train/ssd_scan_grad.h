@@ -17,9 +17,12 @@ struct SsdShape {
 // State that ssd_scan_forward keeps for ssd_scan_backward besides the inputs.
 struct SsdSaved {
   SsdShape shape{};
-  // [batch, n_heads, n_chunks, head_dim, d_state]: the state before the first token of
+  // [batch, n_chunks, n_heads, head_dim, d_state]: the state before the first token of
   // each chunk, zero for chunk 0.
   std::vector<float> chunk_states;
+  // [batch, n_chunks, n_groups, chunk_size, chunk_size]: C Bᵀ of each chunk, row stride
+  // equal to the chunk's length.
+  std::vector<float> scores;
 };
 
 // Runs the scan per sequence, with delta = softplus(dt + dt_bias) and A = -exp(A_log):

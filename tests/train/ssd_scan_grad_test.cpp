@@ -227,7 +227,7 @@ void expect_gradient_near(const char* name, const std::vector<float>& actual,
 TEST(SsdScanBackward, MatchesFiniteDifferences) {
   ThreadPool pool(2);
   const int64_t chunk = 8;
-  for (int64_t G : {1, 2})
+  for (int64_t G : {1, 2, 4})
     for (int64_t L : {7, 16, 17, 40}) {
       const SsdShape s = small_shape(L, G, chunk);
       SCOPED_TRACE(shape_name(s));
