@@ -246,9 +246,10 @@ struct HeadTerms {
   double *d_dt_bias, *d_A_log, *d_D;  // [batch, H], summed over the batch afterwards
 };
 
+// Reductions with kSumLanes separate partial sums. The compiler vectorizes these, which it
+// does not do for a single float sum because that would reorder its additions.
 constexpr int64_t kSumLanes = 8;
 
-// Sums values[0, n) in kSumLanes separate partial sums, so the compiler can vectorize it.
 float sum_lanes(const float* values, int64_t n) {
   float lanes[kSumLanes] = {};
   const int64_t n_lanes = n / kSumLanes * kSumLanes;
@@ -257,6 +258,17 @@ float sum_lanes(const float* values, int64_t n) {
   float sum = 0.0f;
   for (int64_t k = 0; k < kSumLanes; ++k) sum += lanes[k];
   for (int64_t i = n_lanes; i < n; ++i) sum += values[i];
+  return sum;
+}
+
+float dot_lanes(const float* a, const float* b, int64_t n) {
+  float lanes[kSumLanes] = {};
+  const int64_t n_lanes = n / kSumLanes * kSumLanes;
+  for (int64_t i = 0; i < n_lanes; i += kSumLanes)
+    for (int64_t k = 0; k < kSumLanes; ++k) lanes[k] += a[i + k] * b[i + k];
+  float sum = 0.0f;
+  for (int64_t k = 0; k < kSumLanes; ++k) sum += lanes[k];
+  for (int64_t i = n_lanes; i < n; ++i) sum += a[i] * b[i];
   return sum;
 }
 
@@ -344,12 +356,9 @@ void backward_head(const Dims& d, int64_t b, int64_t h, const Inputs& in, const 
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, P, N, 1.0f, Cc, d.GN, state_in, N,
                   0.0f, read, P);
       for (int64_t t = 0; t < T; ++t) {
-        double dot = 0.0;
-        for (int64_t p = 0; p < P; ++p) {
-          dot += static_cast<double>(dy[t * d.HP + p]) * read[t * P + p];
-          d_read[t * d.HP + p] = ws.from_start[t] * dy[t * d.HP + p];
-        }
-        ws.d_cum[t] += ws.from_start[t] * dot;
+        const float* dy_row = dy + t * d.HP;
+        ws.d_cum[t] += ws.from_start[t] * dot_lanes(dy_row, read + t * P, P);
+        for (int64_t p = 0; p < P; ++p) d_read[t * d.HP + p] = ws.from_start[t] * dy_row[p];
       }
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, N, T, 1.0f, d_read, d.HP, Cc, d.GN,
                   0.0f, d_state_in, N);
@@ -367,11 +376,12 @@ void backward_head(const Dims& d, int64_t b, int64_t h, const Inputs& in, const 
                   0.0f, q, P);
       for (int64_t s = 0; s < T; ++s) {
         const float w = ws.to_end[s] * ws.delta[s];
-        double d_w = 0.0;
+        const float* q_row = q + s * P;
+        const float* x_row = x + s * d.HP;
+        const double d_w = dot_lanes(q_row, x_row, P);
         for (int64_t p = 0; p < P; ++p) {
-          d_w += static_cast<double>(q[s * P + p]) * x[s * d.HP + p];
-          dx[s * d.HP + p] += w * q[s * P + p];
-          weighted_x[s * d.HP + p] = w * x[s * d.HP + p];
+          dx[s * d.HP + p] += w * q_row[p];
+          weighted_x[s * d.HP + p] = w * x_row[p];
         }
         ws.d_delta[s] += d_w * ws.to_end[s];
         ws.d_cum[T - 1] += d_w * w;
@@ -380,21 +390,18 @@ void backward_head(const Dims& d, int64_t b, int64_t h, const Inputs& in, const 
 
       if (c > 0) {
         const float state_decay = ws.from_start[T - 1];
-        double dot = 0.0;
-        for (int64_t i = 0; i < P * N; ++i) {
-          d_state_in[i] += state_decay * d_state_out[i];
-          dot += static_cast<double>(d_state_out[i]) * state_in[i];
-        }
-        ws.d_cum[T - 1] += state_decay * dot;
+        for (int64_t i = 0; i < P * N; ++i) d_state_in[i] += state_decay * d_state_out[i];
+        ws.d_cum[T - 1] += state_decay * dot_lanes(d_state_out, state_in, P * N);
       }
     }
 
     // Skip connection D x.
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t p = 0; p < P; ++p) {
-        d_D += static_cast<double>(dy[t * d.HP + p]) * x[t * d.HP + p];
-        dx[t * d.HP + p] += in.D[h] * dy[t * d.HP + p];
-      }
+    for (int64_t t = 0; t < T; ++t) {
+      const float* dy_row = dy + t * d.HP;
+      float* dx_row = dx + t * d.HP;
+      d_D += dot_lanes(dy_row, x + t * d.HP, P);
+      for (int64_t p = 0; p < P; ++p) dx_row[p] += in.D[h] * dy_row[p];
+    }
 
     // cum_t = sum_{r <= t} delta_r A, so d(a_r) = sum_{t >= r} d(cum_t). Then the softplus.
     double d_a = 0.0;

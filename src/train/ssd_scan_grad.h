@@ -37,6 +37,8 @@ void ssd_scan_forward(const SsdShape& s, const float* x, const float* dt, const 
 // Backpropagates dy [batch, L, H, P] through the scan whose forward filled `saved` from the
 // same inputs. Overwrites dx, d_dt, dB and dC (shapes as their inputs). Adds into
 // d_dt_bias, d_A_log and d_D [H]. Results do not depend on the pool size.
+// Allocates scratch of about batch * L * H * (2 * head_dim + chunk_size) floats plus the
+// size of saved.chunk_states per call.
 void ssd_scan_backward(const SsdShape& s, const float* x, const float* dt, const float* dt_bias,
                        const float* A_log, const float* B, const float* C, const float* D,
                        const SsdSaved& saved, const float* dy, float* dx, float* d_dt, float* dB,
