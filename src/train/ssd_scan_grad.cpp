@@ -116,7 +116,7 @@ struct Workspace {
   std::vector<double> d_delta;    // [T]
   std::vector<double> d_cum;      // [T]
   std::vector<float> d_delta_intra;  // [T] intra-chunk part of d(delta)
-  std::vector<float> d_cum_minus;    // [T] column sums of dM ∘ M
+  std::vector<double> d_cum_minus;    // [T] column sums of dM ∘ M
   std::vector<float> row_terms;      // [T] one row of dM ∘ M
 
   explicit Workspace(const Dims& d) {
@@ -246,29 +246,31 @@ struct HeadTerms {
   double *d_dt_bias, *d_A_log, *d_D;  // [batch, H], summed over the batch afterwards
 };
 
-// Reductions with kSumLanes separate partial sums. The compiler vectorizes these, which it
-// does not do for a single float sum because that would reorder its additions.
+// Reductions of float terms in kSumLanes separate double partial sums. The compiler
+// vectorizes these, which it does not do for a single sum because that would reorder its
+// additions. The sums stay in double because d(cum) is later summed over the chunk, where
+// its terms largely cancel: float sums there cost d_A_log about two digits in the tests.
 constexpr int64_t kSumLanes = 8;
 
-float sum_lanes(const float* values, int64_t n) {
-  float lanes[kSumLanes] = {};
+double sum_lanes(const float* values, int64_t n) {
+  double lanes[kSumLanes] = {};
   const int64_t n_lanes = n / kSumLanes * kSumLanes;
   for (int64_t i = 0; i < n_lanes; i += kSumLanes)
     for (int64_t k = 0; k < kSumLanes; ++k) lanes[k] += values[i + k];
-  float sum = 0.0f;
+  double sum = 0.0;
   for (int64_t k = 0; k < kSumLanes; ++k) sum += lanes[k];
   for (int64_t i = n_lanes; i < n; ++i) sum += values[i];
   return sum;
 }
 
-float dot_lanes(const float* a, const float* b, int64_t n) {
-  float lanes[kSumLanes] = {};
+double dot_lanes(const float* a, const float* b, int64_t n) {
+  double lanes[kSumLanes] = {};
   const int64_t n_lanes = n / kSumLanes * kSumLanes;
   for (int64_t i = 0; i < n_lanes; i += kSumLanes)
-    for (int64_t k = 0; k < kSumLanes; ++k) lanes[k] += a[i + k] * b[i + k];
-  float sum = 0.0f;
+    for (int64_t k = 0; k < kSumLanes; ++k) lanes[k] += static_cast<double>(a[i + k]) * b[i + k];
+  double sum = 0.0;
   for (int64_t k = 0; k < kSumLanes; ++k) sum += lanes[k];
-  for (int64_t i = n_lanes; i < n; ++i) sum += a[i] * b[i];
+  for (int64_t i = n_lanes; i < n; ++i) sum += static_cast<double>(a[i]) * b[i];
   return sum;
 }
 
@@ -284,19 +286,20 @@ void backward_intra(const Dims& d, int64_t T, const float* x, const float* dy,
 
   // M[t, s] = CB[t, s] decay[t, s] delta_s with decay = exp(cum_t - cum_s), so
   // dCB = dM decay delta_s, d(delta_s) += dM CB decay, and dM M goes to d(cum_t) with a plus
-  // and to d(cum_s) with a minus. The loop over s has no reduction, so it vectorizes. The
-  // row sums of dM M are taken afterwards in kSumLanes separate float sums.
+  // and to d(cum_s) with a minus. The diagonal s = t cancels in d(cum), so it is left out.
+  // The loop over s has no reduction, so it vectorizes. The row sums of dM M are taken
+  // afterwards with sum_lanes.
   float* d_delta_intra = ws.d_delta_intra.data();
-  float* d_cum_minus = ws.d_cum_minus.data();
+  double* d_cum_minus = ws.d_cum_minus.data();
   float* row_terms = ws.row_terms.data();
   const float* delta = ws.delta.data();
   std::fill(d_delta_intra, d_delta_intra + T, 0.0f);
-  std::fill(d_cum_minus, d_cum_minus + T, 0.0f);
+  std::fill(d_cum_minus, d_cum_minus + T, 0.0);
   for (int64_t t = 0; t < T; ++t) {
     float* row = d_scores + t * T;
     const float* decay_row = ws.decay.data() + t * T;
     const float* scores_row = score_block + t * T;
-    for (int64_t s = 0; s <= t; ++s) {
+    for (int64_t s = 0; s < t; ++s) {
       const float u = row[s] * decay_row[s];
       const float d_score = u * delta[s];
       const float d_log = d_score * scores_row[s];
@@ -305,8 +308,11 @@ void backward_intra(const Dims& d, int64_t T, const float* x, const float* dy,
       row_terms[s] = d_log;
       row[s] = d_score;
     }
+    const float u_diagonal = row[t] * decay_row[t];
+    d_delta_intra[t] += u_diagonal * scores_row[t];
+    row[t] = u_diagonal * delta[t];
     for (int64_t s = t + 1; s < T; ++s) row[s] = 0.0f;
-    ws.d_cum[t] += sum_lanes(row_terms, t + 1);
+    ws.d_cum[t] += sum_lanes(row_terms, t);
   }
   for (int64_t s = 0; s < T; ++s) {
     ws.d_delta[s] += d_delta_intra[s];
