@@ -103,20 +103,20 @@ void compute_scores(const Dims& d, const float* B, const float* C, std::vector<f
 
 // Buffers of one worker, sized for a full chunk.
 struct Workspace {
-  std::vector<float> v;           // [T] dt + dt_bias
-  std::vector<float> delta;       // [T] softplus(v)
-  std::vector<double> step_decay; // [T] exp(delta_t A)
-  std::vector<double> decay_row;  // [T] decay[t, :] of the row being built
-  std::vector<float> from_start;  // [T] exp(cum_t)
-  std::vector<float> to_end;      // [T] exp(cum_{T-1} - cum_s)
-  std::vector<float> decay;       // [T, T] exp(cum_t - cum_s) for s <= t, else 0
-  std::vector<float> mix;         // [T, T] M
-  std::vector<float> scratch_a;   // [T, P] scratch
-  std::vector<float> scratch_b;   // [T, P] scratch
-  std::vector<double> d_delta;    // [T]
-  std::vector<double> d_cum;      // [T]
+  std::vector<float> v;              // [T] dt + dt_bias
+  std::vector<float> delta;          // [T] softplus(v)
+  std::vector<double> step_decay;    // [T] exp(delta_t A)
+  std::vector<double> decay_row;     // [T] decay[t, :] of the row being built
+  std::vector<float> from_start;     // [T] exp(cum_t)
+  std::vector<float> to_end;         // [T] exp(cum_{T-1} - cum_s)
+  std::vector<float> decay;          // [T, T] exp(cum_t - cum_s) for s <= t, else 0
+  std::vector<float> mix;            // [T, T] M
+  std::vector<float> scratch_a;      // [T, P] scratch
+  std::vector<float> scratch_b;      // [T, P] scratch
+  std::vector<double> d_delta;       // [T]
+  std::vector<double> d_cum;         // [T]
   std::vector<float> d_delta_intra;  // [T] intra-chunk part of d(delta)
-  std::vector<double> d_cum_minus;    // [T] column sums of dM ∘ M
+  std::vector<double> d_cum_minus;   // [T] column sums of dM ∘ M
   std::vector<float> row_terms;      // [T] one row of dM ∘ M
 
   explicit Workspace(const Dims& d) {
@@ -511,7 +511,8 @@ void ssd_scan_backward(const SsdShape& s, const float* x, const float* dt, const
   // Left uninitialized: each phase reads only elements that an earlier one wrote.
   const auto d_scores = std::make_unique_for_overwrite<float[]>(
       static_cast<size_t>(d.batch * d.n_chunks * d.H * block));
-  const auto d_read = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(d.batch * d.L * d.HP));
+  const auto d_read =
+      std::make_unique_for_overwrite<float[]>(static_cast<size_t>(d.batch * d.L * d.HP));
   const auto weighted_x =
       std::make_unique_for_overwrite<float[]>(static_cast<size_t>(d.batch * d.L * d.HP));
   const auto d_states = std::make_unique_for_overwrite<float[]>(n_states);
