@@ -372,7 +372,8 @@ using BackwardBlockFn = void (*)(const ScanTensors&, const SelectiveScanSaved&, 
 
 // Copies of the block passes compiled for each instruction set. The blocks are inlined
 // into them, so the compiler vectorizes the state loops at that set's width. The lane
-// sums fix the order of every float addition, so the copies differ only through exp_f32.
+// sums fix the order of the float additions, but the copies still differ in rounding
+// where the compiler fuses a multiply and an add into an FMA, and through exp_f32.
 template <int64_t kN>
 void forward_block_baseline(const ScanTensors& in, int64_t b, int64_t c0, int64_t c1, float* y,
                             SelectiveScanSaved& saved, const CpuKernels& kernels) {

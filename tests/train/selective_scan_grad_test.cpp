@@ -198,12 +198,13 @@ struct ShapeCase {
 };
 
 // Several token counts (one chunk, a partial chunk, two full chunks and a partial one),
-// both the d_state = 16 and the generic state loops, and a d_inner of 16 channel groups
-// of 65 channels, so that each group runs a full channel block and a one-channel block.
+// both the d_state = 16 and the generic state loops, a d_inner of 16 channel groups of 65
+// channels, so that each group runs a full channel block and a one-channel block, and a
+// d_inner of 130 for full 64-channel blocks with d_state = 16.
 const ShapeCase kShapes[] = {
     {{2, 1, 8, 16}, false},  {{2, 5, 8, 16}, false},  {{2, 37, 8, 16}, false},
     {{2, 37, 8, 16}, true},  {{2, 1, 8, 4}, false},   {{2, 5, 8, 4}, true},
-    {{2, 37, 8, 4}, false},  {{2, 37, 8, 4}, true},   {{1, 17, 1040, 2}, true},
+    {{2, 37, 8, 4}, false},  {{2, 37, 8, 4}, true},   {{1, 17, 1040, 2}, true}, {{1, 17, 130, 16}, true},
 };
 
 std::string shape_name(const SelectiveScanShape& s, bool threshold) {
@@ -237,7 +238,7 @@ TEST(SelectiveScanGrad, BackwardMatchesFiniteDifferences) {
 
     DoubleInputs inputs(f);
     const std::vector<double> w = widen(weights);
-    // The d_inner = 1040 case checks 256 random elements of each tensor, to keep the test
+    // Cases with d_inner > 64 check 256 random elements of each tensor, to keep the test
     // fast. The other cases check every element.
     const size_t max_checked = s.d_inner > 64 ? 256 : std::numeric_limits<size_t>::max();
     const auto check = [&](const char* name, const std::vector<float>& actual, std::vector<double>& tensor) {
