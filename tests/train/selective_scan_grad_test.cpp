@@ -13,6 +13,7 @@
 
 #include "mambacpp/error.h"
 #include "mambacpp/thread_pool.h"
+#include "ops/selective_scan.h"
 #include "train/selective_scan_grad.h"
 
 namespace mambacpp::train {
@@ -223,6 +224,52 @@ TEST(SelectiveScanGrad, ForwardMatchesDoubleReference) {
 
     for (size_t i = 0; i < expected.size(); ++i) {
       ASSERT_NEAR(r.y[i], expected[i], 1e-5 * std::max(1.0, std::abs(expected[i]))) << "y[" << i << "]";
+    }
+  }
+}
+
+TEST(SelectiveScanGrad, ForwardMatchesInferenceScan) {
+  // The inference scan multiplies its output by silu(z), so a constant z = 1 scales both
+  // sides by the same factor.
+  const ScanCase f({2, 37, 130, 16}, 21, true);
+  const SelectiveScanShape& s = f.shape;
+  const ScanResults r = run_scan(f, random_weights(f.x.size(), 22), 2);
+  const std::vector<float> A = [&] {
+    std::vector<float> values(f.A_log.size());
+    for (size_t i = 0; i < values.size(); ++i) values[i] = -std::exp(f.A_log[i]);
+    return values;
+  }();
+  const std::vector<float> z(s.seq_len * s.d_inner, 1.0f);
+  const float gate = 1.0f / (1.0f + std::exp(-1.0f));
+  ThreadPool pool(2);
+
+  for (int64_t b = 0; b < s.batch; ++b) {
+    SCOPED_TRACE("sequence " + std::to_string(b));
+    const int64_t x_offset = b * s.seq_len * s.d_inner;
+    const int64_t bc_offset = b * s.seq_len * s.d_state;
+    SelectiveScanArgs args;
+    args.L = s.seq_len;
+    args.E = s.d_inner;
+    args.N = s.d_state;
+    args.x = f.x.data() + x_offset;
+    args.delta = f.dt.data() + x_offset;
+    args.delta_bias = f.dt_bias.data();
+    args.A = A.data();
+    args.B = f.B.data() + bc_offset;
+    args.C = f.C.data() + bc_offset;
+    args.bc_stride = s.d_state;
+    args.D = f.D.data();
+    args.z = z.data();
+    args.z_stride = s.d_inner;
+    std::vector<float> state(s.d_inner * s.d_state, 0.0f);
+    std::vector<float> y_inference(s.seq_len * s.d_inner);
+    selective_scan(args, state.data(), y_inference.data(), pool);
+
+    for (int64_t i = 0; i < s.seq_len * s.d_inner; ++i) {
+      const float expected = y_inference[i] / gate;
+      // The two scans sum the states in different orders, so they agree to f32 rounding of
+      // sums of 16 terms, not bitwise.
+      ASSERT_NEAR(r.y[x_offset + i], expected, 1e-5f * std::max(1.0f, std::abs(expected))) << "y[" << i << "]";
     }
   }
 }
