@@ -96,8 +96,8 @@ std::vector<float> negative_exp(const float* A_log, int64_t count) {
 // u = exp(-|v|) of one exp_f32 call, which avoids a libm log1pf call per value:
 //   softplus(v) = max(v, 0) + log1p(u),  sigmoid(v) = (v >= 0 ? 1 : u) / (1 + u),
 // with log1p(u) = 2 atanh(s), s = u / (2 + u) <= 1/3, summed to s^15 (truncation below
-// 2e-9 relative). `scratch` holds 2 * count floats. For v < -87, exp_f32 may return its
-// floor of about 1e-38 for u, so delta is then about 1e-38 instead of exp(v).
+// 2e-9 relative). `scratch` must have room for 2 * count floats. For v < -87, exp_f32
+// may return its floor of about 1e-38 for u, so delta is then about 1e-38, not exp(v).
 void softplus_and_sigmoid(const float* v, int64_t count, const CpuKernels& kernels, float* scratch,
                           float* __restrict delta, float* __restrict sigmoid) {
   float* __restrict neg_abs = scratch;

@@ -41,11 +41,12 @@ void selective_scan_forward(const SelectiveScanShape& s, const float* x, const f
                             const float* C, const float* D, float* y, SelectiveScanSaved* saved,
                             ThreadPool& pool);
 
-// Gradients of the scan above for the output gradient dy [batch, seq_len, d_inner], given
-// the same inputs and the `saved` of the forward call. Overwrites dx and d_dt
-// [batch, seq_len, d_inner] and dB and dC [batch, seq_len, d_state]. Adds into d_dt_bias
-// [d_inner], d_A_log [d_inner, d_state] and d_D [d_inner]. Results do not depend on the
-// number of threads in `pool`.
+// Computes the gradients of the scan above for the output gradient dy
+// [batch, seq_len, d_inner], given the same inputs and the `saved` of the forward call.
+// Overwrites dx and d_dt [batch, seq_len, d_inner] and dB and dC [batch, seq_len, d_state].
+// Adds into d_dt_bias [d_inner], d_A_log [d_inner, d_state] and d_D [d_inner]. Results do
+// not depend on the number of threads in `pool`. Throws Error when `saved` comes from a
+// forward call of another shape.
 void selective_scan_backward(const SelectiveScanShape& s, const float* x, const float* dt,
                              const float* dt_bias, const float* A_log, const float* B,
                              const float* C, const float* D, const SelectiveScanSaved& saved,
