@@ -2,6 +2,7 @@
 #include "train/gated_mlp_block.h"
 
 #include "ops/activations.h"
+#include "ops/scratch.h"
 #include "train/linear_grad.h"
 
 namespace mambacpp::train {
@@ -27,12 +28,13 @@ void gated_mlp_forward(const GatedMlpParams& p, const float* u, int64_t M, int64
 void gated_mlp_backward(const GatedMlpParams& p, const float* u, int64_t M, int64_t d_model,
                         int64_t hidden_size, const GatedMlpActivations& act, const float* dout,
                         float* du, ThreadPool& pool) {
+  ScratchFrame scratch;
   const int64_t F = hidden_size;
-  std::vector<float> d_hidden(static_cast<size_t>(M * F));
+  float* d_hidden = scratch.take<float>(static_cast<size_t>(M * F));
   linear_backward(act.hidden.data(), F, dout, M, F, p.fc2_weight->value.data(), d_model,
-                  d_hidden.data(), F, p.fc2_weight->grad.data(), nullptr, pool);
+                  d_hidden, F, p.fc2_weight->grad.data(), nullptr, pool);
 
-  std::vector<float> d_ag(static_cast<size_t>(M * 2 * F));
+  float* d_ag = scratch.take<float>(static_cast<size_t>(M * 2 * F));
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t f = 0; f < F; ++f) {
       float a = act.ag[m * 2 * F + f];
@@ -43,7 +45,7 @@ void gated_mlp_backward(const GatedMlpParams& p, const float* u, int64_t M, int6
     }
   }
 
-  linear_backward(u, d_model, d_ag.data(), M, d_model, p.fc1_weight->value.data(), 2 * F, du,
+  linear_backward(u, d_model, d_ag, M, d_model, p.fc1_weight->value.data(), 2 * F, du,
                   d_model, p.fc1_weight->grad.data(), nullptr, pool);
 }
 

@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "mambacpp/error.h"
 #include "model/weight_table.h"
+#include "ops/scratch.h"
 #include "train/cross_entropy.h"
 #include "train/gated_mlp_block.h"
 #include "train/initialization.h"
@@ -199,12 +200,13 @@ void LanguageModel::Impl::forward_layer(int64_t i, const float* residual, int64_
   rms_norm_forward(residual, M, D, lp.norm->value.data(), config.norm_eps, act.normed.data(),
                    act.rstd.data(), pool);
 
-  std::vector<float> mixer_out(n);
+  ScratchFrame scratch;
+  float* mixer_out = scratch.take<float>(n);
   if (config.mixer == MixerKind::Mamba1) {
-    mamba1_forward(config, lp.mamba1, act.normed.data(), batch, seq_len, mixer_out.data(),
+    mamba1_forward(config, lp.mamba1, act.normed.data(), batch, seq_len, mixer_out,
                    act.mamba1, pool);
   } else {
-    mamba2_forward(config, lp.mamba2, act.normed.data(), batch, seq_len, mixer_out.data(),
+    mamba2_forward(config, lp.mamba2, act.normed.data(), batch, seq_len, mixer_out,
                    act.mamba2, pool);
   }
   for (size_t j = 0; j < n; ++j) next[j] = residual[j] + mixer_out[j];
@@ -217,7 +219,7 @@ void LanguageModel::Impl::forward_layer(int64_t i, const float* residual, int64_
   act.rstd2.resize(static_cast<size_t>(M));
   rms_norm_forward(next, M, D, lp.norm2->value.data(), config.norm_eps, act.normed2.data(),
                    act.rstd2.data(), pool);
-  gated_mlp_forward(lp.mlp, act.normed2.data(), M, D, F, mixer_out.data(), act.mlp, pool);
+  gated_mlp_forward(lp.mlp, act.normed2.data(), M, D, F, mixer_out, act.mlp, pool);
   for (size_t j = 0; j < n; ++j) next[j] += mixer_out[j];
 }
 
@@ -228,26 +230,28 @@ void LanguageModel::Impl::backward_layer(int64_t i, int64_t batch, int64_t seq_l
   const size_t n = static_cast<size_t>(M * D);
   const LayerActivations& act = activations[i];
   const LayerParams& lp = layers[i];
-  std::vector<float> d_branch(n), d_normed(n);
+  ScratchFrame scratch;
+  float* d_branch = scratch.take<float>(n);
+  float* d_normed = scratch.take<float>(n);
 
   if (config.d_intermediate > 0) {
     const int64_t F = gated_mlp_hidden_size(config);
-    gated_mlp_backward(lp.mlp, act.normed2.data(), M, D, F, act.mlp, d_residual, d_normed.data(),
+    gated_mlp_backward(lp.mlp, act.normed2.data(), M, D, F, act.mlp, d_residual, d_normed,
                        pool);
-    rms_norm_backward(act.residual_mid.data(), act.rstd2.data(), d_normed.data(), M, D,
-                      lp.norm2->value.data(), d_branch.data(), lp.norm2->grad.data(), pool);
+    rms_norm_backward(act.residual_mid.data(), act.rstd2.data(), d_normed, M, D,
+                      lp.norm2->value.data(), d_branch, lp.norm2->grad.data(), pool);
     for (size_t j = 0; j < n; ++j) d_residual[j] += d_branch[j];
   }
 
   if (config.mixer == MixerKind::Mamba1) {
     mamba1_backward(config, lp.mamba1, act.normed.data(), batch, seq_len, act.mamba1, d_residual,
-                    d_normed.data(), pool);
+                    d_normed, pool);
   } else {
     mamba2_backward(config, lp.mamba2, act.normed.data(), batch, seq_len, act.mamba2, d_residual,
-                    d_normed.data(), pool);
+                    d_normed, pool);
   }
-  rms_norm_backward(act.residual.data(), act.rstd.data(), d_normed.data(), M, D,
-                    lp.norm->value.data(), d_branch.data(), lp.norm->grad.data(), pool);
+  rms_norm_backward(act.residual.data(), act.rstd.data(), d_normed, M, D,
+                    lp.norm->value.data(), d_branch, lp.norm->grad.data(), pool);
   for (size_t j = 0; j < n; ++j) d_residual[j] += d_branch[j];
 }
 

@@ -3,6 +3,7 @@
 #include "train/mamba1_block.h"
 
 #include "ops/activations.h"
+#include "ops/scratch.h"
 #include "train/conv1d_grad.h"
 #include "train/linear_grad.h"
 
@@ -71,17 +72,19 @@ void mamba1_forward(const ModelConfig& config, const Mamba1Params& p, const floa
 void mamba1_backward(const ModelConfig& config, const Mamba1Params& p, const float* u,
                      int64_t batch, int64_t seq_len, const Mamba1Activations& act,
                      const float* dout, float* du, ThreadPool& pool) {
+  ScratchFrame scratch;
   const int64_t M = batch * seq_len, Dm = config.d_model, E = config.d_inner,
                 N = config.d_state, R = config.dt_rank, K = config.d_conv;
   const size_t m = static_cast<size_t>(M);
 
-  std::vector<float> d_gated(m * E);
+  float* d_gated = scratch.take<float>(m * E);
   linear_backward(act.gated.data(), E, dout, M, E, p.out_proj_weight->value.data(), Dm,
-                  d_gated.data(), E, p.out_proj_weight->grad.data(),
+                  d_gated, E, p.out_proj_weight->grad.data(),
                   bias_grad_or_null(p.out_proj_bias), pool);
 
   // Through the gate y ⊙ silu(z): dz goes straight into the in_proj output gradient.
-  std::vector<float> d_xz(m * 2 * E), dy(m * E);
+  float* d_xz = scratch.take<float>(m * 2 * E);
+  float* dy = scratch.take<float>(m * E);
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t c = 0; c < E; ++c) {
       float z = act.xz[i * 2 * E + E + c];
@@ -91,16 +94,20 @@ void mamba1_backward(const ModelConfig& config, const Mamba1Params& p, const flo
     }
   }
 
-  std::vector<float> dxc(m * E), d_dt(m * E), d_x_dbl(m * (R + 2 * N)), dB(m * N), dC(m * N);
+  float* dxc = scratch.take<float>(m * E);
+  float* d_dt = scratch.take<float>(m * E);
+  float* d_x_dbl = scratch.take<float>(m * (R + 2 * N));
+  float* dB = scratch.take<float>(m * N);
+  float* dC = scratch.take<float>(m * N);
   selective_scan_backward({batch, seq_len, E, N}, act.xc.data(), act.dt.data(),
                           p.dt_proj_bias->value.data(), p.A_log->value.data(), act.B.data(),
-                          act.C.data(), p.D->value.data(), act.scan, dy.data(), dxc.data(),
-                          d_dt.data(), dB.data(), dC.data(), p.dt_proj_bias->grad.data(),
+                          act.C.data(), p.D->value.data(), act.scan, dy, dxc,
+                          d_dt, dB, dC, p.dt_proj_bias->grad.data(),
                           p.A_log->grad.data(), p.D->grad.data(), pool);
 
   // dt_proj writes its input gradient into the first R columns of d_x_dbl.
-  linear_backward(act.delta_low.data(), R, d_dt.data(), M, R, p.dt_proj_weight->value.data(), E,
-                  d_x_dbl.data(), R + 2 * N, p.dt_proj_weight->grad.data(), nullptr, pool);
+  linear_backward(act.delta_low.data(), R, d_dt, M, R, p.dt_proj_weight->value.data(), E,
+                  d_x_dbl, R + 2 * N, p.dt_proj_weight->grad.data(), nullptr, pool);
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t n = 0; n < N; ++n) {
       d_x_dbl[i * (R + 2 * N) + R + n] = dB[i * N + n];
@@ -108,16 +115,16 @@ void mamba1_backward(const ModelConfig& config, const Mamba1Params& p, const flo
     }
   }
 
-  std::vector<float> dxc_from_proj(m * E);
-  linear_backward(act.xc.data(), E, d_x_dbl.data(), M, E, p.x_proj_weight->value.data(),
-                  R + 2 * N, dxc_from_proj.data(), E, p.x_proj_weight->grad.data(), nullptr, pool);
-  for (size_t i = 0; i < dxc.size(); ++i) dxc[i] += dxc_from_proj[i];
+  float* dxc_from_proj = scratch.take<float>(m * E);
+  linear_backward(act.xc.data(), E, d_x_dbl, M, E, p.x_proj_weight->value.data(),
+                  R + 2 * N, dxc_from_proj, E, p.x_proj_weight->grad.data(), nullptr, pool);
+  for (size_t i = 0; i < m * E; ++i) dxc[i] += dxc_from_proj[i];
 
   conv1d_silu_backward({batch, seq_len, E, K}, act.xz.data(), 2 * E, p.conv_weight->value.data(),
-                       act.conv_pre.data(), dxc.data(), d_xz.data(), 2 * E,
+                       act.conv_pre.data(), dxc, d_xz, 2 * E,
                        p.conv_weight->grad.data(), bias_grad_or_null(p.conv_bias), pool);
 
-  linear_backward(u, Dm, d_xz.data(), M, Dm, p.in_proj_weight->value.data(), 2 * E, du, Dm,
+  linear_backward(u, Dm, d_xz, M, Dm, p.in_proj_weight->value.data(), 2 * E, du, Dm,
                   p.in_proj_weight->grad.data(), bias_grad_or_null(p.in_proj_bias), pool);
 }
 

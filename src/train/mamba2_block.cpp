@@ -3,6 +3,7 @@
 // accumulate.
 #include "train/mamba2_block.h"
 
+#include "ops/scratch.h"
 #include "train/conv1d_grad.h"
 #include "train/linear_grad.h"
 #include "train/norm_grad.h"
@@ -94,41 +95,47 @@ void mamba2_forward(const ModelConfig& config, const Mamba2Params& p, const floa
 void mamba2_backward(const ModelConfig& config, const Mamba2Params& p, const float* u,
                      int64_t batch, int64_t seq_len, const Mamba2Activations& act,
                      const float* dout, float* du, ThreadPool& pool) {
+  ScratchFrame scratch;
   const Mamba2Dims d = dims_of(config, batch, seq_len);
   const size_t M = static_cast<size_t>(d.M);
 
-  std::vector<float> d_normed(M * d.E);
+  float* d_normed = scratch.take<float>(M * d.E);
   linear_backward(act.normed.data(), d.E, dout, d.M, d.E, p.out_proj_weight->value.data(), d.Dm,
-                  d_normed.data(), d.E, p.out_proj_weight->grad.data(),
+                  d_normed, d.E, p.out_proj_weight->grad.data(),
                   bias_grad_or_null(p.out_proj_bias), pool);
 
-  std::vector<float> dy(M * d.E), dz(M * d.E);
-  gated_rms_norm_backward(act.y.data(), act.z.data(), act.norm_rstd.data(), d_normed.data(), d.M,
-                          d.E, d.E / d.G, p.norm_weight->value.data(), dy.data(), dz.data(),
+  float* dy = scratch.take<float>(M * d.E);
+  float* dz = scratch.take<float>(M * d.E);
+  gated_rms_norm_backward(act.y.data(), act.z.data(), act.norm_rstd.data(), d_normed, d.M,
+                          d.E, d.E / d.G, p.norm_weight->value.data(), dy, dz,
                           p.norm_weight->grad.data(), pool);
 
-  std::vector<float> dx(M * d.E), d_dt(M * d.H), dB(M * d.G * d.N), dC(M * d.G * d.N);
+  float* dx = scratch.take<float>(M * d.E);
+  float* d_dt = scratch.take<float>(M * d.H);
+  float* dB = scratch.take<float>(M * d.G * d.N);
+  float* dC = scratch.take<float>(M * d.G * d.N);
   ssd_scan_backward(ssd_shape_of(config, d, batch, seq_len), act.x.data(), act.dt.data(),
                     p.dt_bias->value.data(), p.A_log->value.data(), act.B.data(), act.C.data(),
-                    p.D->value.data(), act.scan, dy.data(), dx.data(), d_dt.data(), dB.data(),
-                    dC.data(), p.dt_bias->grad.data(), p.A_log->grad.data(), p.D->grad.data(),
+                    p.D->value.data(), act.scan, dy, dx, d_dt, dB,
+                    dC, p.dt_bias->grad.data(), p.A_log->grad.data(), p.D->grad.data(),
                     pool);
 
   // Reassemble the conv output gradient [x | B | C], then the in_proj output gradient
   // [z | xBC | dt], whose xBC part the conv backward writes.
-  std::vector<float> d_xbc(M * d.Cx), d_zxbcdt(M * d.d_in_proj);
-  copy_columns(dx.data(), d.E, 0, d.M, d.E, d_xbc.data(), d.Cx, 0);
-  copy_columns(dB.data(), d.G * d.N, 0, d.M, d.G * d.N, d_xbc.data(), d.Cx, d.E);
-  copy_columns(dC.data(), d.G * d.N, 0, d.M, d.G * d.N, d_xbc.data(), d.Cx, d.E + d.G * d.N);
-  copy_columns(dz.data(), d.E, 0, d.M, d.E, d_zxbcdt.data(), d.d_in_proj, 0);
-  copy_columns(d_dt.data(), d.H, 0, d.M, d.H, d_zxbcdt.data(), d.d_in_proj, d.E + d.Cx);
+  float* d_xbc = scratch.take<float>(M * d.Cx);
+  float* d_zxbcdt = scratch.take<float>(M * d.d_in_proj);
+  copy_columns(dx, d.E, 0, d.M, d.E, d_xbc, d.Cx, 0);
+  copy_columns(dB, d.G * d.N, 0, d.M, d.G * d.N, d_xbc, d.Cx, d.E);
+  copy_columns(dC, d.G * d.N, 0, d.M, d.G * d.N, d_xbc, d.Cx, d.E + d.G * d.N);
+  copy_columns(dz, d.E, 0, d.M, d.E, d_zxbcdt, d.d_in_proj, 0);
+  copy_columns(d_dt, d.H, 0, d.M, d.H, d_zxbcdt, d.d_in_proj, d.E + d.Cx);
 
   conv1d_silu_backward({batch, seq_len, d.Cx, d.K}, act.zxbcdt.data() + d.E, d.d_in_proj,
-                       p.conv_weight->value.data(), act.conv_pre.data(), d_xbc.data(),
-                       d_zxbcdt.data() + d.E, d.d_in_proj, p.conv_weight->grad.data(),
+                       p.conv_weight->value.data(), act.conv_pre.data(), d_xbc,
+                       d_zxbcdt + d.E, d.d_in_proj, p.conv_weight->grad.data(),
                        bias_grad_or_null(p.conv_bias), pool);
 
-  linear_backward(u, d.Dm, d_zxbcdt.data(), d.M, d.Dm, p.in_proj_weight->value.data(),
+  linear_backward(u, d.Dm, d_zxbcdt, d.M, d.Dm, p.in_proj_weight->value.data(),
                   d.d_in_proj, du, d.Dm, p.in_proj_weight->grad.data(),
                   bias_grad_or_null(p.in_proj_bias), pool);
 }
