@@ -63,11 +63,11 @@ TextDataset::TextDataset(std::vector<int32_t> tokens, int64_t context, double va
   if (train_end_ < window())
     throw Error(source + ": the training part has " + std::to_string(train_end_) + " of " +
                 std::to_string(n) + " tokens, fewer than one window (" + sizes +
-                "); give more text or a smaller --ctx");
+                "), so give more text or a smaller --ctx");
   if (validation_fraction > 0.0 && held_out < window())
     throw Error(source + ": the validation part has " + std::to_string(held_out) + " of " +
                 std::to_string(n) + " tokens, fewer than one window (" + sizes +
-                "); give more text, a smaller --ctx or a larger validation fraction");
+                "), so give more text, a smaller --ctx, a larger --val-fraction, or --val-fraction 0 for no validation");
 }
 
 void TextDataset::train_batch(uint64_t seed, int64_t step, int64_t micro_batch, int64_t batch,

@@ -135,7 +135,7 @@ void save_train_state(const std::string& dir, const TrainOptions& options,
 SavedTrainState read_train_state(const std::string& dir) {
   const std::string path = (fs::path(dir) / kTrainStateFile).string();
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + " not found; a run to resume needs the train state a run of 'mambacpp train' saves");
+  if (!in) throw Error(path + " not found. Only a directory saved by 'mambacpp train' can be resumed");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   json state = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (state.is_discarded() || !state.is_object()) throw Error(path + ": not a JSON object");

@@ -104,14 +104,14 @@ void Trainer::restore(const std::string& dir) {
   const std::string option = first_result_changing_difference(saved.options, options_);
   if (!option.empty())
     throw Error(state_file + ": the run to resume has another value of option " + option +
-                "; resume with the options it was started with");
+                ". Resume with the options the run was started with");
   if (saved.progress.data_tokens != data_.total_tokens() || saved.progress.data_fingerprint != data_fingerprint_)
     throw Error(state_file + ": the training text differs from the run's (" +
                 std::to_string(saved.progress.data_tokens) + " tokens saved, " +
-                std::to_string(data_.total_tokens()) + " now); give the same --data files in the same order");
+                std::to_string(data_.total_tokens()) + " now). Give the same --data files in the same order");
   if (saved.progress.weights_fingerprint != fingerprint_parameters(model_.parameters()))
     throw Error(state_file + ": the model's weights are not the ones saved with this train state (an "
-                "interrupted save, or weights from elsewhere); resume from a directory of one completed save");
+                "interrupted save, or weights from elsewhere). Resume from a directory of one completed save");
   if (saved.progress.step > options_.steps)
     throw Error(state_file + ": step " + std::to_string(saved.progress.step) + " is past the run's " +
                 std::to_string(options_.steps) + " steps");
@@ -162,7 +162,7 @@ void Trainer::run_update() {
   if (!std::isfinite(last_loss_) || !std::isfinite(last_grad_norm_))
     throw Error("step " + std::to_string(update) + ": the loss (" + std::to_string(last_loss_) +
                 ") or the gradient norm (" + std::to_string(last_grad_norm_) +
-                ") is not finite; the weights were not updated. Try a lower --lr or a longer --warmup");
+                ") is not finite, so the weights were not updated. Try a lower --lr or a longer --warmup");
 
   last_lr_ = schedule_.lr_at(update);
   optimizer_.step(parameters, last_lr_);

@@ -3,7 +3,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <cstdio>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -222,6 +224,43 @@ TEST(Trainer, RestoreRejectsOtherWeights) {
   Trainer other_trainer(fresh_ref, data, small_options(), quiet_output());
   expect_error_naming([&] { other_trainer.restore(dir.path().string()); },
                       {dir.file("train_state.json"), "weights"});
+}
+
+// Reads everything written to `file` since it was opened.
+std::string contents_of(FILE* file) {
+  std::fflush(file);
+  std::rewind(file);
+  std::string text;
+  for (int c; (c = std::fgetc(file)) != EOF;) text.push_back(static_cast<char>(c));
+  return text;
+}
+
+TEST(Trainer, ProgressLinesWhenNotTty) {
+  TextDataset data(cycling_tokens(400), 6, 0.1, "test");
+  QuadraticModel model = QuadraticModel::initialize(3);
+  QuadraticRef ref(model);
+  TrainOptions options = small_options();  // 12 steps, validation every 4
+  options.log_every = 5;
+  TrainOutput output = quiet_output();
+  output.log = std::tmpfile();
+  ASSERT_NE(output.log, nullptr);
+  Trainer trainer(ref, data, options, output);
+  trainer.train();
+
+  const std::string log = contents_of(output.log);
+  std::fclose(output.log);
+  EXPECT_EQ(log.find('\r'), std::string::npos) << log;
+  std::vector<std::string> lines;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  // Progress at 4 and 8 (before a validation), 5 and 10 (log_every) and 12 (the end),
+  // validation at 4, 8 and 12.
+  ASSERT_EQ(lines.size(), 8u) << log;
+  EXPECT_EQ(lines[0].rfind("step 4/12  loss ", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find("tokens/s  ETA "), std::string::npos) << lines[0];
+  EXPECT_EQ(lines[1].rfind("step 4: validation loss ", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2].rfind("step 5/12", 0), 0u) << lines[2];
+  EXPECT_EQ(lines[7].rfind("step 12: validation loss ", 0), 0u) << lines[7];
 }
 
 TEST(Trainer, InvalidOptionIsNamed) {
