@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   mambacpp::cli::add_logits_command(app);
   mambacpp::cli::add_perplexity_command(app);
   mambacpp::cli::add_tokenize_command(app);
+#ifdef MAMBACPP_HAS_TRAIN_COMMAND
+  mambacpp::cli::add_train_command(app);
+#endif
 
   try {
     app.parse(argc, argv);
