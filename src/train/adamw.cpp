@@ -16,7 +16,7 @@ AdamW::AdamW(const std::vector<Parameter>& parameters, const AdamWOptions& optio
   }
 }
 
-void AdamW::step(std::vector<Parameter>& parameters, double lr) {
+void AdamW::step(std::vector<Parameter>& parameters, double lr, ThreadPool* pool) {
   MAMBACPP_CHECK(parameters.size() == exp_avg_.size());
   ++step_count_;
 
@@ -42,14 +42,24 @@ void AdamW::step(std::vector<Parameter>& parameters, double lr) {
     float* v = exp_avg_sq_[i].data();
     const bool decay = p.weight_decay && options_.weight_decay != 0.0;
 
-    for (size_t j = 0; j < p.value.size(); ++j) {
-      if (decay) value[j] *= decay_factor;
-      // exp_avg.lerp_(grad, 1 - beta1); PyTorch's lerp with a weight below 0.5 is
-      // start + weight * (end - start).
-      m[j] += one_minus_beta1 * (grad[j] - m[j]);
-      v[j] = v[j] * beta2 + one_minus_beta2 * grad[j] * grad[j];
-      const float denom = std::sqrt(v[j]) / bias_correction2_sqrt + eps;
-      value[j] -= step_size * (m[j] / denom);
+    auto update = [&](int64_t begin, int64_t end) {
+      for (int64_t j = begin; j < end; ++j) {
+        if (decay) value[j] *= decay_factor;
+        // exp_avg.lerp_(grad, 1 - beta1); PyTorch's lerp with a weight below 0.5 is
+        // start + weight * (end - start).
+        m[j] += one_minus_beta1 * (grad[j] - m[j]);
+        v[j] = v[j] * beta2 + one_minus_beta2 * grad[j] * grad[j];
+        const float denom = std::sqrt(v[j]) / bias_correction2_sqrt + eps;
+        value[j] -= step_size * (m[j] / denom);
+      }
+    };
+    // Below this many elements the hand-off to the pool costs more than it saves.
+    constexpr int64_t kGrain = 16384;
+    const int64_t n = p.numel();
+    if (pool && n >= 2 * kGrain) {
+      pool->parallel_for(n, kGrain, update);
+    } else {
+      update(0, n);
     }
   }
 }

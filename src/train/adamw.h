@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "mambacpp/thread_pool.h"
 #include "train/parameter.h"
 
 namespace mambacpp::train {
@@ -26,8 +27,10 @@ class AdamW {
   AdamW(const std::vector<Parameter>& parameters, const AdamWOptions& options);
 
   // Applies one update to every parameter from its `grad` with learning rate `lr`.
-  // `parameters` must be the list the optimizer was built for, in the same order.
-  void step(std::vector<Parameter>& parameters, double lr);
+  // `parameters` must be the list the optimizer was built for, in the same order. With a
+  // pool, each parameter's elements are split over its threads. Every element gets the
+  // same operations either way, so the result does not depend on the thread count.
+  void step(std::vector<Parameter>& parameters, double lr, ThreadPool* pool = nullptr);
 
   const AdamWOptions& options() const { return options_; }
   // Updates applied so far: t in the bias corrections.

@@ -165,7 +165,7 @@ void Trainer::run_update() {
                 ") is not finite, so the weights were not updated. Try a lower --lr or a longer --warmup");
 
   last_lr_ = schedule_.lr_at(update);
-  optimizer_.step(parameters, last_lr_);
+  optimizer_.step(parameters, last_lr_, pool_.get());
   step_ = update;
 }
 

@@ -112,7 +112,6 @@ class Trainer {
   double last_grad_norm_ = 0;
   double last_lr_ = 0;
   bool log_is_tty_ = false;
-  bool line_open_ = false;  // a \r-updated line is on the terminal
   int64_t run_start_step_ = 0;
   std::chrono::steady_clock::time_point run_start_;
 };

@@ -121,5 +121,25 @@ TEST(AdamW, MatchesTextbookFormulaOverManySteps) {
           << parameters[k].name << "[" << i << "]";
 }
 
+TEST(AdamW, ThreadPoolGivesSameResult) {
+  // 100000 elements, enough for the optimizer to split them over the pool.
+  const int n = 100000;
+  std::vector<Parameter> serial{Parameter{"w", {n}, {}, {}, true}};
+  for (int i = 0; i < n; ++i) {
+    serial[0].value.push_back(std::sin(0.001f * i));
+    serial[0].grad.push_back(std::cos(0.003f * i));
+  }
+  std::vector<Parameter> threaded = serial;
+  AdamW serial_optimizer(serial, {});
+  AdamW threaded_optimizer(threaded, {});
+  ThreadPool pool(4);
+  for (int step = 0; step < 3; ++step) {
+    serial_optimizer.step(serial, 1e-2);
+    threaded_optimizer.step(threaded, 1e-2, &pool);
+  }
+  EXPECT_EQ(serial[0].value, threaded[0].value);
+  EXPECT_EQ(serial_optimizer.exp_avg_sq(), threaded_optimizer.exp_avg_sq());
+}
+
 }  // namespace
 }  // namespace mambacpp::testing
