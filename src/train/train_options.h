@@ -29,4 +29,8 @@ struct TrainOptions {
   double resolved_min_lr() const { return min_lr >= 0 ? min_lr : lr * 0.1; }
 };
 
+// Throws Error naming the first option that is out of range (for example grad_accum 0, or
+// a min_lr above lr).
+void validate_train_options(const TrainOptions& options);
+
 }  // namespace mambacpp::train

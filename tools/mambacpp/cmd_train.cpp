@@ -73,6 +73,8 @@ train::LanguageModel build_model(const TrainCommandOptions& opt, const ModelConf
   return train::LanguageModel::load(!opt.resume_dir.empty() ? opt.resume_dir : opt.init_dir);
 }
 
+// Usage errors are CLI::ValidationError, so they exit 2 like the parser's own. Everything
+// that can fail on bad input is checked before the model is built.
 void run_train(const TrainCommandOptions& opt) {
   const int sources = !opt.config_path.empty() + !opt.init_dir.empty() + !opt.resume_dir.empty();
   if (sources != 1)
@@ -81,8 +83,6 @@ void run_train(const TrainCommandOptions& opt) {
   if (out_dir.empty())
     throw CLI::ValidationError("--out is required (with --resume it defaults to the resumed directory)");
 
-  // Usage errors are CLI::ValidationError, so they exit 2 like the parser's own. Everything that
-  // can fail on bad input is checked before the model is built.
   std::optional<ModelConfig> config;
   if (!opt.config_path.empty())
     config = parse_model_config(read_text_file(opt.config_path, "--config"), opt.config_path);
@@ -90,6 +90,7 @@ void run_train(const TrainCommandOptions& opt) {
 
   train::TrainProgress saved_progress;
   const train::TrainOptions options = options_for(opt, &saved_progress);
+  train::validate_train_options(options);
 
   std::vector<std::string> data_files = opt.data_files;
   if (data_files.empty()) data_files = saved_progress.data_files;
