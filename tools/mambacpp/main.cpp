@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   mambacpp::cli::add_logits_command(app);
   mambacpp::cli::add_perplexity_command(app);
   mambacpp::cli::add_tokenize_command(app);
+  mambacpp::cli::add_train_command(app);
 
   try {
     app.parse(argc, argv);
