@@ -42,7 +42,7 @@ TEST(ByteLevelTokenizer, DecodesEveryAsciiByte) {
 }
 
 // Bytes that do not form UTF-8 decode to U+FFFD, as in Hugging Face tokenizers: its Rust
-// and JavaScript builds (tokenizers 0.x from npm) both decode ids 97, 255, 98 to "a\uFFFDb".
+// and JavaScript builds (npm tokenizers 0.23.2 and @huggingface/tokenizers 0.2.0) both decode ids 97, 255, 98 to "a\uFFFDb".
 TEST(ByteLevelTokenizer, InvalidUtf8DecodesToReplacement) {
   const Tokenizer tokenizer = byte_tokenizer();
   EXPECT_EQ(tokenizer.decode(std::vector<int32_t>{0xc3, 0xa9}), "\xc3\xa9");
