@@ -11,9 +11,6 @@ namespace mambacpp::train {
 
 namespace {
 
-const float* bias_or_null(const Parameter* p) { return p != nullptr ? p->value.data() : nullptr; }
-float* bias_grad_or_null(Parameter* p) { return p != nullptr ? p->grad.data() : nullptr; }
-
 // Copies `cols` columns starting at `col0` of rows `ld` apart into a contiguous [M, cols].
 void copy_columns(const float* src, int64_t ld, int64_t M, int64_t col0, int64_t cols, float* dst) {
   for (int64_t m = 0; m < M; ++m) {
@@ -31,13 +28,13 @@ void mamba1_forward(const ModelConfig& config, const Mamba1Params& p, const floa
   const size_t m = static_cast<size_t>(M);
 
   act.xz.resize(m * 2 * E);
-  linear_forward(u, Dm, M, Dm, p.in_proj_weight->value.data(), bias_or_null(p.in_proj_bias),
+  linear_forward(u, Dm, M, Dm, p.in_proj_weight->value.data(), values_or_null(p.in_proj_bias),
                  2 * E, act.xz.data(), pool);
 
   act.conv_pre.resize(m * E);
   act.xc.resize(m * E);
   conv1d_silu_forward({batch, seq_len, E, K}, act.xz.data(), 2 * E, p.conv_weight->value.data(),
-                      bias_or_null(p.conv_bias), act.conv_pre.data(), act.xc.data(), pool);
+                      values_or_null(p.conv_bias), act.conv_pre.data(), act.xc.data(), pool);
 
   act.x_dbl.resize(m * (R + 2 * N));
   linear_forward(act.xc.data(), E, M, E, p.x_proj_weight->value.data(), nullptr, R + 2 * N,
@@ -66,7 +63,7 @@ void mamba1_forward(const ModelConfig& config, const Mamba1Params& p, const floa
   }
 
   linear_forward(act.gated.data(), E, M, E, p.out_proj_weight->value.data(),
-                 bias_or_null(p.out_proj_bias), Dm, out, pool);
+                 values_or_null(p.out_proj_bias), Dm, out, pool);
 }
 
 void mamba1_backward(const ModelConfig& config, const Mamba1Params& p, const float* u,
@@ -80,7 +77,7 @@ void mamba1_backward(const ModelConfig& config, const Mamba1Params& p, const flo
   float* d_gated = scratch.take<float>(m * E);
   linear_backward(act.gated.data(), E, dout, M, E, p.out_proj_weight->value.data(), Dm,
                   d_gated, E, p.out_proj_weight->grad.data(),
-                  bias_grad_or_null(p.out_proj_bias), pool);
+                  grad_or_null(p.out_proj_bias), pool);
 
   // Through the gate y ⊙ silu(z): dz goes straight into the in_proj output gradient.
   float* d_xz = scratch.take<float>(m * 2 * E);
@@ -122,10 +119,10 @@ void mamba1_backward(const ModelConfig& config, const Mamba1Params& p, const flo
 
   conv1d_silu_backward({batch, seq_len, E, K}, act.xz.data(), 2 * E, p.conv_weight->value.data(),
                        act.conv_pre.data(), dxc, d_xz, 2 * E,
-                       p.conv_weight->grad.data(), bias_grad_or_null(p.conv_bias), pool);
+                       p.conv_weight->grad.data(), grad_or_null(p.conv_bias), pool);
 
   linear_backward(u, Dm, d_xz, M, Dm, p.in_proj_weight->value.data(), 2 * E, du, Dm,
-                  p.in_proj_weight->grad.data(), bias_grad_or_null(p.in_proj_bias), pool);
+                  p.in_proj_weight->grad.data(), grad_or_null(p.in_proj_bias), pool);
 }
 
 }  // namespace mambacpp::train

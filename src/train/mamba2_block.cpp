@@ -12,9 +12,6 @@ namespace mambacpp::train {
 
 namespace {
 
-const float* bias_or_null(const Parameter* p) { return p != nullptr ? p->value.data() : nullptr; }
-float* bias_grad_or_null(Parameter* p) { return p != nullptr ? p->grad.data() : nullptr; }
-
 // Copies columns [col0, col0 + cols) of rows `ld_src` apart into rows `ld_dst` apart at
 // column `dst_col0`.
 void copy_columns(const float* src, int64_t ld_src, int64_t col0, int64_t M, int64_t cols,
@@ -57,13 +54,13 @@ void mamba2_forward(const ModelConfig& config, const Mamba2Params& p, const floa
   const size_t M = static_cast<size_t>(d.M);
 
   act.zxbcdt.resize(M * d.d_in_proj);
-  linear_forward(u, d.Dm, d.M, d.Dm, p.in_proj_weight->value.data(), bias_or_null(p.in_proj_bias),
+  linear_forward(u, d.Dm, d.M, d.Dm, p.in_proj_weight->value.data(), values_or_null(p.in_proj_bias),
                  d.d_in_proj, act.zxbcdt.data(), pool);
 
   act.conv_pre.resize(M * d.Cx);
   act.xbc.resize(M * d.Cx);
   conv1d_silu_forward({batch, seq_len, d.Cx, d.K}, act.zxbcdt.data() + d.E, d.d_in_proj,
-                      p.conv_weight->value.data(), bias_or_null(p.conv_bias), act.conv_pre.data(),
+                      p.conv_weight->value.data(), values_or_null(p.conv_bias), act.conv_pre.data(),
                       act.xbc.data(), pool);
 
   act.x.resize(M * d.E);
@@ -89,7 +86,7 @@ void mamba2_forward(const ModelConfig& config, const Mamba2Params& p, const floa
                          act.norm_rstd.data(), pool);
 
   linear_forward(act.normed.data(), d.E, d.M, d.E, p.out_proj_weight->value.data(),
-                 bias_or_null(p.out_proj_bias), d.Dm, out, pool);
+                 values_or_null(p.out_proj_bias), d.Dm, out, pool);
 }
 
 void mamba2_backward(const ModelConfig& config, const Mamba2Params& p, const float* u,
@@ -102,7 +99,7 @@ void mamba2_backward(const ModelConfig& config, const Mamba2Params& p, const flo
   float* d_normed = scratch.take<float>(M * d.E);
   linear_backward(act.normed.data(), d.E, dout, d.M, d.E, p.out_proj_weight->value.data(), d.Dm,
                   d_normed, d.E, p.out_proj_weight->grad.data(),
-                  bias_grad_or_null(p.out_proj_bias), pool);
+                  grad_or_null(p.out_proj_bias), pool);
 
   float* dy = scratch.take<float>(M * d.E);
   float* dz = scratch.take<float>(M * d.E);
@@ -133,11 +130,11 @@ void mamba2_backward(const ModelConfig& config, const Mamba2Params& p, const flo
   conv1d_silu_backward({batch, seq_len, d.Cx, d.K}, act.zxbcdt.data() + d.E, d.d_in_proj,
                        p.conv_weight->value.data(), act.conv_pre.data(), d_xbc,
                        d_zxbcdt + d.E, d.d_in_proj, p.conv_weight->grad.data(),
-                       bias_grad_or_null(p.conv_bias), pool);
+                       grad_or_null(p.conv_bias), pool);
 
   linear_backward(u, d.Dm, d_zxbcdt, d.M, d.Dm, p.in_proj_weight->value.data(),
                   d.d_in_proj, du, d.Dm, p.in_proj_weight->grad.data(),
-                  bias_grad_or_null(p.in_proj_bias), pool);
+                  grad_or_null(p.in_proj_bias), pool);
 }
 
 }  // namespace mambacpp::train

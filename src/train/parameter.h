@@ -20,4 +20,8 @@ struct Parameter {
   int64_t numel() const { return static_cast<int64_t>(value.size()); }
 };
 
+// The values or gradient of an optional parameter (a bias), or null when it is absent.
+inline const float* values_or_null(const Parameter* p) { return p != nullptr ? p->value.data() : nullptr; }
+inline float* grad_or_null(Parameter* p) { return p != nullptr ? p->grad.data() : nullptr; }
+
 }  // namespace mambacpp::train
