@@ -3,7 +3,7 @@
 # Mamba-2 over UTF-8 bytes (configs/shakespeare-mamba2.json, a byte-level tokenizer.json),
 # on Tiny Shakespeare with the last 10% of its bytes held out. The run is 2,000 fixed
 # steps, which took about an hour on 2 threads of a 2-core AVX-512 machine. Another
-# machine with the same instruction set and thread count ends with the same weights.
+# run on the same machine with the same thread count ends with the same weights.
 #
 # Usage: scripts/train_shipped_model.sh [BUILD_DIR] [OUT_DIR]
 #   BUILD_DIR  folder with the mambacpp program (default: build)
