@@ -389,6 +389,25 @@ def bench_training(args):
           f"(forward + backward + AdamW step)")
 
 
+def perplexity(args):
+    """Print the perplexity of token ids over non-overlapping windows of --ctx tokens, each
+    from an empty state and scoring its ctx - 1 next-token predictions, as
+    `mambacpp perplexity --ctx N` counts them."""
+    torch.set_num_threads(args.threads)
+    model = load_model(args.dir)
+    text = Path(args.ids).read_text().strip("[] \n").replace(",", " ").split()
+    ids = torch.tensor([int(t) for t in text], dtype=torch.long)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for begin in range(0, len(ids), args.ctx):
+            window = ids[begin:begin + args.ctx]
+            if len(window) < 2:
+                break
+            total += model.loss(window.unsqueeze(0)).item() * (len(window) - 1)
+            count += len(window) - 1
+    print(f"perplexity: {math.exp(total / count):.6f} over {count} tokens (ctx {args.ctx})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -403,9 +422,18 @@ def main():
     bench.add_argument("--warmup", type=int, default=1, help="untimed steps first (default: 1)")
     bench.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: 2)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the init and the tokens")
+    ppl = sub.add_parser("perplexity", help="perplexity of token ids with a checkpoint, "
+                                            "e.g. one written by mambacpp train")
+    ppl.add_argument("dir", help="folder with config.json and model.safetensors")
+    ppl.add_argument("ids", help="file of token ids separated by commas or spaces")
+    ppl.add_argument("--ctx", type=int, default=1024, help="tokens per window (default: 1024)")
+    ppl.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: 2)")
     args = parser.parse_args()
     if args.command == "check":
         sys.exit(check_golden(args))
+    if args.command == "perplexity":
+        perplexity(args)
+        return
     bench_training(args)
 
 
