@@ -471,6 +471,15 @@ TEST(CliGenerate, IdsFromFileEqualIdsInline) {
                        {"--ids", dir.file("missing.ids")});
 }
 
+// `tokenize` prints ids as a JSON array; --ids takes that form too.
+TEST(CliGenerate, IdsAsJsonArray) {
+  TempDir dir;
+  write_bytes(dir.file("prompt.json"), "[5, 6, 7, 8]\n");
+  EXPECT_EQ(greedy_ids("@" + dir.file("prompt.json"), 4), greedy_ids("5,6,7,8", 4));
+  EXPECT_EQ(greedy_ids("[5,6,7,8]", 4), greedy_ids("5,6,7,8", 4));
+  expect_clean_failure(run_cli({"generate", "-m", test_model(), "--ids", "[5,6"}), {"--ids", "[5"});
+}
+
 // With one window over the whole sequence, perplexity is exp of the mean next-token
 // cross-entropy of the reference's own logits, computed here from the golden file.
 TEST(CliPerplexity, WholeSequenceMatchesGoldenLogits) {

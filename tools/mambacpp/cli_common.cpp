@@ -35,7 +35,14 @@ std::vector<int32_t> parse_ids_argument(const std::string& text, const std::stri
   return parse_ids(text, flag);
 }
 
-std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag) {
+std::vector<int32_t> parse_ids(const std::string& raw_text, const std::string& flag) {
+  // A JSON array, as `tokenize` prints it, reads like the plain list inside its brackets.
+  std::string text = raw_text;
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  const size_t last = text.find_last_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '[' && text[last] == ']')
+    text = text.substr(first + 1, last - first - 1);
+
   std::vector<int32_t> ids;
   std::string token;
   auto flush = [&] {

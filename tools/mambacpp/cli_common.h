@@ -14,7 +14,8 @@ namespace mambacpp::cli {
 extern const CLI::Validator kNonNegative;
 extern const CLI::Validator kPositive;
 
-// Parses "1,2,3" (commas and/or spaces) into token ids; throws Error naming `flag` on an
+// Parses "1,2,3" (commas and/or spaces, optionally inside [ ] as `tokenize` prints it)
+// into token ids; throws Error naming `flag` on an
 // entry that is not a non-negative integer below 2^31.
 std::vector<int32_t> parse_ids(const std::string& text, const std::string& flag);
 
