@@ -504,6 +504,39 @@ TEST(CliPerplexity, WholeSequenceMatchesGoldenLogits) {
   EXPECT_NEAR(actual, expected, 1e-4 * expected);
 }
 
+std::string shipped_model() { return test_data("../../models/shakespeare-mamba2"); }
+
+// Without -m, generate runs the shipped model, found next to the program's build folder.
+TEST(CliGenerate, ShippedModelWithoutModelFlag) {
+  CliResult implicit = run_cli({"generate", "-p", "ROMEO:", "-n", "40", "--temp", "0"});
+  ASSERT_TRUE(implicit.succeeded()) << implicit;
+  CliResult explicit_model =
+      run_cli({"generate", "-m", shipped_model(), "-p", "ROMEO:", "-n", "40", "--temp", "0"});
+  ASSERT_TRUE(explicit_model.succeeded()) << explicit_model;
+  EXPECT_EQ(implicit.out, explicit_model.out);
+  EXPECT_EQ(implicit.out.size(), 40u) << "40 tokens of a byte-level model are 40 bytes of ASCII text";
+}
+
+// The shipped model's perplexity on the first 8,192 held-out bytes of Tiny Shakespeare,
+// against the plain PyTorch implementation in bench/torch_train/mamba_torch.py run on the
+// same files (`perplexity models/shakespeare-mamba2 IDS --ctx 256`, torch 1.13 from
+// Debian, which printed 3.792616).
+TEST(CliPerplexity, ShippedModelMatchesPyTorch) {
+  constexpr double kShippedHeldOutPerplexity = 3.792616;
+  const std::string text = read_bytes(test_data("text/tinyshakespeare/input.txt"));
+  const std::string held_out = text.substr(text.size() - text.size() / 10, 8192);
+  TempDir dir;
+  write_bytes(dir.file("held_out.txt"), held_out);
+
+  CliResult r = run_cli({"perplexity", "-m", shipped_model(), "-f", dir.file("held_out.txt"), "--ctx", "256"});
+  ASSERT_TRUE(r.succeeded()) << r;
+  double actual = 0;
+  long long scored = 0;
+  ASSERT_EQ(std::sscanf(r.out.c_str(), "perplexity: %lf over %lld tokens", &actual, &scored), 2) << r;
+  EXPECT_EQ(scored, 8192 - 32);
+  EXPECT_NEAR(actual, kShippedHeldOutPerplexity, 1e-5 * kShippedHeldOutPerplexity);
+}
+
 // Non-overlapping windows of 4 over 10 tokens predict 3 + 3 + 1 tokens. Windows of 4 every
 // 2 tokens predict each of the 9 once.
 TEST(CliPerplexity, WindowsScoreEachTokenOnce) {
