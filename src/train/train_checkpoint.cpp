@@ -137,6 +137,10 @@ SavedTrainState read_train_state(const std::string& dir) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + " not found. Only a directory saved by 'mambacpp train' can be resumed");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_train_state(text, path);
+}
+
+SavedTrainState parse_train_state(const std::string& text, const std::string& path) {
   json state = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (state.is_discarded() || !state.is_object()) throw Error(path + ": not a JSON object");
 

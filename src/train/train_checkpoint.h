@@ -47,6 +47,8 @@ struct SavedTrainState {
 // Reads `dir`/kTrainStateFile. Throws Error naming the file and the field when it is
 // missing, malformed or of another format version.
 SavedTrainState read_train_state(const std::string& dir);
+// The same from the file's text; `path` names it in messages.
+SavedTrainState parse_train_state(const std::string& text, const std::string& path);
 
 // Loads the moments of `dir`/kOptimizerStateFile into `optimizer` and sets its step
 // count. Throws Error naming the file and the tensor when a parameter's moment is missing
