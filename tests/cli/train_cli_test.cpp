@@ -199,6 +199,23 @@ TEST(TrainCli, ResumeRejectsRunOptions) {
   expect_failure(run_train({"--resume", in.dir.path().string(), "--steps", "10"}), 2, {"--steps", "--resume"});
 }
 
+// A short run that finishes, then --resume on it: nothing is left to train, and the
+// message points to --init for training further. The short run also warns that its
+// warmup covers the whole run.
+TEST(TrainCli, ResumeOfCompleteRunSaysSo) {
+  TrainInputs in;
+  TrainRun first = run_train({"--config", in.config(), "--tokenizer", in.tokenizer(), "--data", in.data(),
+                              "--out", in.out(), "--steps", "2", "--batch", "2", "--ctx", "16",
+                              "--val-fraction", "0.2"});
+  ASSERT_EQ(first.exit_code, 0) << first;
+  EXPECT_NE(first.err.find("warning: --warmup 100 is not shorter than --steps 2"), std::string::npos) << first;
+
+  TrainRun again = run_train({"--resume", in.out()});
+  ASSERT_EQ(again.exit_code, 0) << again;
+  EXPECT_NE(again.err.find("is complete (step 2 of 2)"), std::string::npos) << again;
+  EXPECT_NE(again.err.find("--init " + in.out()), std::string::npos) << again;
+}
+
 TEST(TrainCli, HelpListsFlags) {
   TrainRun r = run_train({"--help"});
   EXPECT_EQ(r.exit_code, 0) << r;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <unistd.h>
 
 #include "cli_common.h"
 #include "commands.h"
@@ -73,6 +74,7 @@ void run_perplexity(const PerplexityOptions& opt) {
   double nll = 0;
   int64_t scored = 0, scored_until = 0;  // tokens up to this position have been predicted
   auto start = std::chrono::steady_clock::now();
+  const bool progress_on_tty = isatty(STDERR_FILENO) != 0;
 
   // Window [begin, end) predicts tokens begin+1 .. end-1, of which those not predicted by
   // an earlier window count: each token is scored once, with the longest context that
@@ -93,10 +95,14 @@ void run_perplexity(const PerplexityOptions& opt) {
     }
     scored_until = end - 1;
 
+    // Progress rewrites one line on a terminal; elsewhere (a log file) it is one line at
+    // the end.
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr, "\rread %lld of %lld tokens, perplexity so far %.4f, %.0f tokens/s",
-                 static_cast<long long>(end), static_cast<long long>(n), std::exp(nll / scored),
-                 end / std::max(seconds, 1e-9));
+    if (progress_on_tty || end == n) {
+      std::fprintf(stderr, "%sread %lld of %lld tokens, perplexity so far %.4f, %.0f tokens/s",
+                   progress_on_tty ? "\r" : "", static_cast<long long>(end), static_cast<long long>(n),
+                   std::exp(nll / scored), end / std::max(seconds, 1e-9));
+    }
     if (end == n) break;
   }
   std::fprintf(stderr, "\n");

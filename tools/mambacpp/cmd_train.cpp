@@ -106,7 +106,7 @@ void run_train(const TrainCommandOptions& opt) {
 
   train::TextDataset data(train::TextDataset::tokenize_files(data_files, tokenizer), options.ctx,
                           options.validation_fraction, "--data " + join(data_files));
-  std::fprintf(stderr, "data: %lld tokens for training, %lld for validation (%lld windows of %lld)\n",
+  std::fprintf(stderr, "data: %lld tokens for training, %lld for validation (%lld validation windows of %lld)\n",
                static_cast<long long>(data.train_tokens()), static_cast<long long>(data.validation_tokens()),
                static_cast<long long>(data.validation_windows()), static_cast<long long>(data.window()));
 
@@ -124,8 +124,21 @@ void run_train(const TrainCommandOptions& opt) {
   train::Trainer trainer(trainable, data, options, output);
   if (!opt.resume_dir.empty()) {
     trainer.restore(opt.resume_dir);
+    if (trainer.step() >= options.steps) {
+      std::fprintf(stderr,
+                   "the run in %s is complete (step %lld of %lld); to train further, start a new run "
+                   "from its weights with --init %s and new options\n",
+                   opt.resume_dir.c_str(), static_cast<long long>(trainer.step()),
+                   static_cast<long long>(options.steps), opt.resume_dir.c_str());
+      return;
+    }
     std::fprintf(stderr, "resuming %s at step %lld of %lld\n", opt.resume_dir.c_str(),
                  static_cast<long long>(trainer.step()), static_cast<long long>(options.steps));
+  } else if (options.warmup >= options.steps) {
+    std::fprintf(stderr,
+                 "warning: --warmup %lld is not shorter than --steps %lld, so the learning rate "
+                 "never reaches --lr\n",
+                 static_cast<long long>(options.warmup), static_cast<long long>(options.steps));
   }
   trainer.train();
 }
