@@ -10,7 +10,7 @@ import sys
 
 
 def byte_to_char():
-    """The GPT-2 table: printable bytes map to themselves, the rest to code points 256+."""
+    """Return the GPT-2 table: printable bytes map to themselves, the rest to code points 256+."""
     printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
                  + list(range(ord("®"), ord("ÿ") + 1)))
     table = {}

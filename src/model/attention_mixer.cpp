@@ -104,7 +104,7 @@ void AttentionMixer::attend(const float* raw_qkv, int64_t L, LayerState& state, 
 
   // Append k and v of the new tokens to the cache [n_tokens, 2, kv_heads, head_dim].
   // NOTE: the cache grows by std::vector's doubling, so decode with attention layers
-  // still allocates now and then; reserving the context length up front would stop it.
+  // still allocates now and then. Reserving the context length up front would stop it.
   state.kv_cache.resize(static_cast<size_t>((position + L) * kv_row));
   for (int64_t t = 0; t < L; ++t) {
     float* row = state.kv_cache.data() + (position + t) * kv_row;

@@ -35,7 +35,7 @@ struct LayerParams {
   GatedMlpParams mlp{};
 };
 
-// What one layer's backward pass reads, for M tokens of width d_model.
+// Activations of one layer that its backward pass reads, for M tokens of width d_model.
 struct LayerActivations {
   std::vector<float> residual;  // [M, D]: r_i, the layer's input
   std::vector<float> normed;    // [M, D]

@@ -6,19 +6,9 @@
 #include "ops/scratch.h"
 #include "train/conv1d_grad.h"
 #include "train/linear_grad.h"
+#include "train/strided_copy.h"
 
 namespace mambacpp::train {
-
-namespace {
-
-// Copies `cols` columns starting at `col0` of rows `ld` apart into a contiguous [M, cols].
-void copy_columns(const float* src, int64_t ld, int64_t M, int64_t col0, int64_t cols, float* dst) {
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t c = 0; c < cols; ++c) dst[m * cols + c] = src[m * ld + col0 + c];
-  }
-}
-
-}  // namespace
 
 void mamba1_forward(const ModelConfig& config, const Mamba1Params& p, const float* u,
                     int64_t batch, int64_t seq_len, float* out, Mamba1Activations& act,
@@ -42,9 +32,9 @@ void mamba1_forward(const ModelConfig& config, const Mamba1Params& p, const floa
   act.delta_low.resize(m * R);
   act.B.resize(m * N);
   act.C.resize(m * N);
-  copy_columns(act.x_dbl.data(), R + 2 * N, M, 0, R, act.delta_low.data());
-  copy_columns(act.x_dbl.data(), R + 2 * N, M, R, N, act.B.data());
-  copy_columns(act.x_dbl.data(), R + 2 * N, M, R + N, N, act.C.data());
+  copy_columns(act.x_dbl.data(), R + 2 * N, 0, M, R, act.delta_low.data(), R, 0);
+  copy_columns(act.x_dbl.data(), R + 2 * N, R, M, N, act.B.data(), N, 0);
+  copy_columns(act.x_dbl.data(), R + 2 * N, R + N, M, N, act.C.data(), N, 0);
 
   act.dt.resize(m * E);
   linear_forward(act.delta_low.data(), R, M, R, p.dt_proj_weight->value.data(), nullptr, E,
@@ -105,12 +95,8 @@ void mamba1_backward(const ModelConfig& config, const Mamba1Params& p, const flo
   // dt_proj writes its input gradient into the first R columns of d_x_dbl.
   linear_backward(act.delta_low.data(), R, d_dt, M, R, p.dt_proj_weight->value.data(), E,
                   d_x_dbl, R + 2 * N, p.dt_proj_weight->grad.data(), nullptr, pool);
-  for (int64_t i = 0; i < M; ++i) {
-    for (int64_t n = 0; n < N; ++n) {
-      d_x_dbl[i * (R + 2 * N) + R + n] = dB[i * N + n];
-      d_x_dbl[i * (R + 2 * N) + R + N + n] = dC[i * N + n];
-    }
-  }
+  copy_columns(dB, N, 0, M, N, d_x_dbl, R + 2 * N, R);
+  copy_columns(dC, N, 0, M, N, d_x_dbl, R + 2 * N, R + N);
 
   float* dxc_from_proj = scratch.take<float>(m * E);
   linear_backward(act.xc.data(), E, d_x_dbl, M, E, p.x_proj_weight->value.data(),

@@ -26,7 +26,7 @@ struct Mamba1Params {
   Parameter* out_proj_bias;    // [D], optional
 };
 
-// What the backward pass reads, for M = batch · seq_len tokens.
+// Activations the backward pass reads, for M = batch · seq_len tokens.
 struct Mamba1Activations {
   std::vector<float> xz;        // [M, 2E]: in_proj output, x then z
   std::vector<float> conv_pre;  // [M, E]: conv output before SiLU

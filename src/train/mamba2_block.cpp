@@ -7,19 +7,11 @@
 #include "train/conv1d_grad.h"
 #include "train/linear_grad.h"
 #include "train/norm_grad.h"
+#include "train/strided_copy.h"
 
 namespace mambacpp::train {
 
 namespace {
-
-// Copies columns [col0, col0 + cols) of rows `ld_src` apart into rows `ld_dst` apart at
-// column `dst_col0`.
-void copy_columns(const float* src, int64_t ld_src, int64_t col0, int64_t M, int64_t cols,
-                  float* dst, int64_t ld_dst, int64_t dst_col0) {
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t c = 0; c < cols; ++c) dst[m * ld_dst + dst_col0 + c] = src[m * ld_src + col0 + c];
-  }
-}
 
 struct Mamba2Dims {
   int64_t M, Dm, E, H, P, G, N, K, Cx, d_in_proj;

@@ -26,7 +26,7 @@ struct Mamba2Params {
   Parameter* out_proj_bias;    // [D], optional
 };
 
-// What the backward pass reads, for M = batch · seq_len tokens.
+// Activations the backward pass reads, for M = batch · seq_len tokens.
 struct Mamba2Activations {
   std::vector<float> zxbcdt;    // [M, d_in_proj]: in_proj output
   std::vector<float> conv_pre;  // [M, C_x]: conv output before SiLU

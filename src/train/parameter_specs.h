@@ -8,7 +8,7 @@
 
 namespace mambacpp::train {
 
-// What a trainable tensor of a model is called and how it starts.
+// The name, shape, initialization and weight-decay flag of one trainable tensor.
 enum class InitRule {
   Normal002,         // N(0, 0.02): the embedding
   KaimingUniform,    // PyTorch's default Linear / Conv1d weight init: U(±1/sqrt(fan_in))

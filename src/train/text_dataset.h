@@ -9,8 +9,8 @@
 namespace mambacpp::train {
 
 // The tokens of a training text, split into a training part and a held-out validation
-// part (the last tokens), served as windows of context + 1 tokens: a model reading
-// the first `context` tokens of a window predicts each next one.
+// part (the last tokens). Both are served as windows of context + 1 tokens, so a model
+// reading the first `context` tokens of a window predicts each next one.
 class TextDataset {
  public:
   // Reads plain-text files, encodes each without special tokens and concatenates the ids

@@ -15,7 +15,7 @@ namespace mambacpp::train {
 inline constexpr const char* kTrainStateFile = "train_state.json";
 inline constexpr const char* kOptimizerStateFile = "optimizer.safetensors";
 
-// Where a run stands. The training windows of update s depend only on the seed and s, so
+// The position of a run. The training windows of update s depend only on the seed and s, so
 // `step` is the whole data position.
 struct TrainProgress {
   int64_t step = 0;                 // updates done

@@ -17,7 +17,7 @@
 
 namespace mambacpp::train {
 
-// What the trainer needs of a model: LanguageModel's training interface.
+// The model interface the trainer uses: LanguageModel's training functions.
 class TrainableModel {
  public:
   virtual ~TrainableModel() = default;
@@ -48,7 +48,7 @@ class TrainableModelRef final : public TrainableModel {
   Model& model_;
 };
 
-// Where and how the trainer writes its outputs.
+// Output settings of a trainer: the checkpoint directory, files to record and the log.
 struct TrainOutput {
   std::string dir;              // checkpoint directory; empty: save nothing
   std::string tokenizer_path;   // copied into `dir` as tokenizer.json; empty: none
@@ -56,10 +56,11 @@ struct TrainOutput {
   FILE* log = stderr;           // progress and validation lines; nullptr: none
 };
 
-// Runs AdamW updates of a model on a TextDataset: per update, grad_accum micro-batches of
-// `batch` random training windows, averaged gradients, global-norm clipping, the
-// learning rate of LrSchedule, a validation loss every eval_every updates and a saved
-// checkpoint (model, tokenizer.json, train state) every save_every updates and at the end.
+// Runs AdamW updates of a model on a TextDataset. Each update averages the gradients of
+// grad_accum micro-batches of `batch` random training windows, clips their global norm and
+// steps with the learning rate of LrSchedule. A validation loss follows every eval_every
+// updates, and a checkpoint (model, tokenizer.json, train state) every save_every updates
+// and at the end.
 class Trainer {
  public:
   // Validates `options` (throws Error naming the option) and builds the optimizer over

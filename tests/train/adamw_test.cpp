@@ -109,7 +109,7 @@ TEST(AdamW, MatchesTextbookFormulaOverManySteps) {
         // Small gradients too, where eps matters.
         grad[i] = normal(rng) * (i % 4 == 0 ? 1e-7 : 1.0);
         parameters[k].grad[i] = static_cast<float>(grad[i]);
-        grad[i] = parameters[k].grad[i];  // the reference sees the same rounded gradient
+        grad[i] = parameters[k].grad[i];  // the reference gets the same rounded gradient
       }
       reference[k].step(reference_values[k], grad, lr, parameters[k].weight_decay);
     }

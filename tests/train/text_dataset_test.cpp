@@ -54,7 +54,7 @@ TEST(TextDataset, TrainWindowsAreContiguousAndInTrainPart) {
   EXPECT_GT(starts.size(), 200u);
 }
 
-TEST(TextDataset, TrainBatchDependsOnlyOnSeedStepMicroBatch) {
+TEST(TextDataset, TrainBatchIsSeeded) {
   TextDataset data(iota_tokens(1000), 8, 0.1, "test");
   const size_t size = static_cast<size_t>(4 * data.window());
   std::vector<int32_t> first(size), again(size), other_step(size), other_micro(size), other_seed(size);

@@ -87,7 +87,7 @@ TEST(Trainer, AccumulationCallsLossPerMicroBatch) {
 
 TEST(Trainer, AccumulationAveragesGradients) {
   // One update with k micro-batches of 1 window equals one update whose gradient is the
-  // mean of the k single-window gradients. Clipping is off so the update sees that mean.
+  // mean of the k single-window gradients. Clipping is off, so the update uses that mean unchanged.
   TextDataset data(cycling_tokens(400), 6, 0.0, "test");
   TrainOptions options = small_options();
   options.steps = 1;
