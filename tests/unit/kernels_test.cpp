@@ -108,10 +108,19 @@ TEST(GemvKernels, BatchedRowsEqualSingleRowsBitForBit) {
 }
 
 TEST(Linear, BlasAndGemvPathsMatchReference) {
+  struct Shape {
+    int64_t N, K;
+    std::vector<int64_t> row_counts;  // rows of x: up to 16 run gemv, more run sgemm
+  };
+  // With K = 9000, each thread widens its 500 rows of a bf16/f16 weight in three 8 MiB
+  // blocks (233 rows each); with K = 77, in one.
+  const std::vector<Shape> shapes = {{300, 77, {1, 2, 7, 16, 17, 40}}, {1000, 9000, {17}}};
+
   ThreadPool pool(2);
+  for (const Shape& shape : shapes)
   for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
-    for (int64_t M : {1, 2, 7, 16, 17, 40}) {
-      const int64_t N = 300, K = 77;
+    for (int64_t M : shape.row_counts) {
+      const int64_t N = shape.N, K = shape.K;
       auto values = random_floats(N * K, 5);
       std::vector<float> f32 = values;
       std::vector<uint16_t> half(values.size());
@@ -212,6 +221,14 @@ TEST(SelectiveScanKernel, EverySetMatchesScalar) {
       for (int64_t i = 0; i < E * N; ++i)
         ASSERT_NEAR(h[i], h_expected[i], 1e-5 + 1e-5 * std::abs(h_expected[i]))
             << k->isa << " N " << N;
+
+      // Two calls over [0, 3) and [3, E), the way threads split the channels, give the
+      // same bits as one call: no channel's result depends on where its block starts.
+      std::vector<float> h_split = h0, y_split(L * E);
+      k->selective_scan_channels(a, h_split.data(), y_split.data(), 0, 3);
+      k->selective_scan_channels(a, h_split.data(), y_split.data(), 3, E);
+      EXPECT_EQ(y_split, y) << k->isa << " N " << N;
+      EXPECT_EQ(h_split, h) << k->isa << " N " << N;
     }
   }
 }
