@@ -80,12 +80,21 @@ void selective_scan_scalar(const SelectiveScanArgs& a, float* ssm_state, float* 
   }
 }
 
+void widen_bf16_scalar(const uint16_t* src, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(src[i]);
+}
+
+void widen_f16_scalar(const uint16_t* src, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(src[i]);
+}
+
 void exp_scalar(const float* x, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = std::exp(x[i]);
 }
 
-const CpuKernels kScalar{"scalar",        gemv_f32_scalar,       gemv_bf16_scalar,
-                         gemv_f16_scalar, selective_scan_scalar, exp_scalar};
+const CpuKernels kScalar{"scalar",          gemv_f32_scalar,       gemv_bf16_scalar,
+                         gemv_f16_scalar,   selective_scan_scalar, widen_bf16_scalar,
+                         widen_f16_scalar,  exp_scalar};
 
 const CpuKernels* choose_kernels() {
   auto available = available_cpu_kernels();

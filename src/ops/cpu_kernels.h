@@ -29,6 +29,11 @@ struct CpuKernels {
   void (*selective_scan_channels)(const SelectiveScanArgs& args, float* ssm_state, float* y,
                                   int64_t c_begin, int64_t c_end);
 
+  // out[i] = the bf16 or f16 value src[i] as an f32, for i < n. Widening is exact, so
+  // every set gives the same bits (NaNs stay NaN, with any payload).
+  void (*widen_bf16)(const uint16_t* src, int64_t n, float* out);
+  void (*widen_f16)(const uint16_t* src, int64_t n, float* out);
+
   // out[i] = exp(x[i]) for i < n; the fast sets are within 2e-7 relative of std::exp for
   // x in [-87, 88], and flush results below about 1e-38 to that floor.
   void (*exp_f32)(const float* x, int64_t n, float* out);

@@ -58,12 +58,13 @@ void gemv(const float* x, int64_t M, const Matrix& W, float* y, ThreadPool& pool
 }
 
 void widen_rows(const Matrix& W, int64_t row_begin, int64_t row_end, float* out) {
+  const CpuKernels& k = active_cpu_kernels();
   const auto* src = static_cast<const uint16_t*>(W.data) + row_begin * W.cols;
-  int64_t n = (row_end - row_begin) * W.cols;
+  const int64_t n = (row_end - row_begin) * W.cols;
   if (W.dtype == DType::BF16) {
-    for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(src[i]);
+    k.widen_bf16(src, n, out);
   } else {
-    for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(src[i]);
+    k.widen_f16(src, n, out);
   }
 }
 

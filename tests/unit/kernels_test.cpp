@@ -2,6 +2,7 @@
 // every length up to past two vector widths and at misaligned starts.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -78,6 +79,33 @@ TEST(CpuKernels, EverySetMatchesScalarBf16AndF16) {
 }
 
 // The hand-computed product of a 2x3 matrix and a vector.
+// Widens every 16-bit pattern, starting one element in so the vector loop and the
+// scalar tail both run, and compares the bits with the scalar set's (NaN only as NaN).
+TEST(CpuKernels, EverySetWidensEveryHalfExactly) {
+  std::vector<uint16_t> patterns(65537);
+  for (size_t i = 0; i < patterns.size(); ++i) patterns[i] = static_cast<uint16_t>(i - 1);
+  const int64_t n = static_cast<int64_t>(patterns.size()) - 1;
+
+  const CpuKernels& scalar = cpu_kernels_scalar();
+  for (bool is_bf16 : {true, false}) {
+    std::vector<float> expected(n);
+    (is_bf16 ? scalar.widen_bf16 : scalar.widen_f16)(patterns.data() + 1, n, expected.data());
+
+    for (const CpuKernels* k : available_cpu_kernels()) {
+      std::vector<float> actual(n);
+      (is_bf16 ? k->widen_bf16 : k->widen_f16)(patterns.data() + 1, n, actual.data());
+      for (int64_t i = 0; i < n; ++i) {
+        if (std::isnan(expected[i])) {
+          ASSERT_TRUE(std::isnan(actual[i])) << k->isa << " bits " << i;
+          continue;
+        }
+        ASSERT_EQ(std::bit_cast<uint32_t>(actual[i]), std::bit_cast<uint32_t>(expected[i]))
+            << k->isa << (is_bf16 ? " bf16" : " f16") << " bits " << i;
+      }
+    }
+  }
+}
+
 TEST(CpuKernels, ScalarMatchesHandComputedProduct) {
   const float W[] = {1, 2, 3, -1, 0.5f, 4};
   const float x[] = {2, -1, 0.25f};

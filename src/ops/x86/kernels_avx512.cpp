@@ -103,6 +103,18 @@ void gemv_f16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64
   gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, load_f16, f16_to_f32);
 }
 
+void widen_bf16_array(const uint16_t* src, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, load_bf16(src + i));
+  for (; i < n; ++i) out[i] = widen_bf16(src[i]);
+}
+
+void widen_f16_array(const uint16_t* src, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, load_f16(src + i));
+  for (; i < n; ++i) out[i] = f16_to_f32(src[i]);
+}
+
 // exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2) / 2; e^r by its Taylor
 // polynomial of degree 7, whose truncation error r^8 / 8! is below 6e-9. x is clamped to
 // [-87.3, 88.3] so 2^n stays a normal float.
@@ -238,7 +250,8 @@ void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float
   }
 }
 
-const CpuKernels kAvx512{"avx512", gemv_f32, gemv_bf16, gemv_f16, selective_scan_channels, exp_f32};
+const CpuKernels kAvx512{"avx512", gemv_f32, gemv_bf16, gemv_f16, selective_scan_channels,
+                          widen_bf16_array, widen_f16_array, exp_f32};
 
 }  // namespace
 
