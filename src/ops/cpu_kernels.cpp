@@ -92,9 +92,13 @@ void exp_scalar(const float* x, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = std::exp(x[i]);
 }
 
+void softplus_scalar(const float* x, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = softplus(x[i]);
+}
+
 const CpuKernels kScalar{"scalar",          gemv_f32_scalar,       gemv_bf16_scalar,
                          gemv_f16_scalar,   selective_scan_scalar, widen_bf16_scalar,
-                         widen_f16_scalar,  exp_scalar};
+                         widen_f16_scalar,  exp_scalar,            softplus_scalar};
 
 const CpuKernels* choose_kernels() {
   auto available = available_cpu_kernels();

@@ -204,6 +204,27 @@ TEST(ExpKernel, EverySetIsCloseToStdExp) {
   }
 }
 
+TEST(SoftplusKernel, EverySetIsCloseToScalar) {
+  std::vector<float> x;
+  for (float v = -100.0f; v <= 100.0f; v += 0.037f) x.push_back(v);
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 19.999998f, 20.0f, 20.000002f, 1e4f, -87.0f})
+    x.push_back(v);
+
+  std::vector<float> expected(x.size());
+  cpu_kernels_scalar().softplus_f32(x.data(), static_cast<int64_t>(x.size()), expected.data());
+  for (const CpuKernels* k : available_cpu_kernels()) {
+    std::vector<float> out(x.size());
+    k->softplus_f32(x.data(), static_cast<int64_t>(x.size()), out.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (x[i] < -87.0f) {
+        ASSERT_LT(out[i], 2e-38f) << k->isa << " x = " << x[i];
+        continue;
+      }
+      ASSERT_NEAR(out[i] / expected[i], 1.0, 1e-6) << k->isa << " x = " << x[i];
+    }
+  }
+}
+
 SelectiveScanArgs random_scan(int64_t L, int64_t E, int64_t N,
                               std::vector<std::vector<float>>& keep) {
   auto add = [&](std::vector<float> v) -> const float* {

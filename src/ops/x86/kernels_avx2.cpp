@@ -2,6 +2,7 @@
 // dispatcher calls it only on CPUs that report them.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -157,14 +158,133 @@ void exp_f32(const float* x, int64_t n, float* out) {
   for (; i < n; ++i) out[i] = exp_local(x[i]);
 }
 
+// log(w) for w >= 1 (finite): w = 2^e * m with m in [sqrt(1/2), sqrt(2)), and
+// log(m) = 2 atanh(s) with s = (m - 1) / (m + 1), |s| <= 0.172, summed to s^11, whose
+// first dropped term is below 6e-11 of the sum.
+__m256 log_vector(__m256 w) {
+  const __m256i bits = _mm256_castps_si256(w);
+  __m256 e = _mm256_cvtepi32_ps(
+      _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+  __m256 m = _mm256_castsi256_ps(_mm256_or_si256(
+      _mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f800000)));
+  const __m256 above = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356f), _CMP_GT_OQ);
+  m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), above);
+  e = _mm256_add_ps(e, _mm256_and_ps(above, _mm256_set1_ps(1.0f)));
+
+  const __m256 s = _mm256_div_ps(_mm256_sub_ps(m, _mm256_set1_ps(1.0f)),
+                                 _mm256_add_ps(m, _mm256_set1_ps(1.0f)));
+  const __m256 s2 = _mm256_mul_ps(s, s);
+  __m256 p = _mm256_set1_ps(1.0f / 11);
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 9));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 7));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 5));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 3));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f));
+  const __m256 log_m = _mm256_mul_ps(_mm256_add_ps(s, s), p);
+
+  // e * ln 2 with ln 2 split in two parts, so e * 0.693145751953125 is exact.
+  return _mm256_fmadd_ps(e, _mm256_set1_ps(1.42860677e-6f),
+                         _mm256_fmadd_ps(e, _mm256_set1_ps(0.693145751953125f), log_m));
+}
+
+// softplus(v) = log1p(exp(v)), or v above 20 as PyTorch's threshold does. log1p(u) is
+// log(w) - ((w - 1) - u) / w with w = 1 + u, which keeps the rounding of 1 + u out of the
+// result, so tiny u give u.
+__m256 softplus_vector(__m256 v) {
+  const __m256 u = exp_vector(_mm256_min_ps(v, _mm256_set1_ps(20.0f)));
+  const __m256 w = _mm256_add_ps(_mm256_set1_ps(1.0f), u);
+  const __m256 rounding = _mm256_sub_ps(_mm256_sub_ps(w, _mm256_set1_ps(1.0f)), u);
+  const __m256 log1p_u = _mm256_sub_ps(log_vector(w), _mm256_div_ps(rounding, w));
+  return _mm256_blendv_ps(log1p_u, v, _mm256_cmp_ps(v, _mm256_set1_ps(20.0f), _CMP_GT_OQ));
+}
+
+void softplus_f32(const float* x, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, softplus_vector(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    float lanes[8] = {};
+    for (int64_t j = i; j < n; ++j) lanes[j - i] = x[j];
+    _mm256_storeu_ps(lanes, softplus_vector(_mm256_loadu_ps(lanes)));
+    for (int64_t j = i; j < n; ++j) out[j] = lanes[j - i];
+  }
+}
+
 // Scalar helpers local to this file (see widen_bf16 for why they are not shared).
 float softplus_local(float v) { return v > 20.0f ? v : ::log1pf(::expf(v)); }
 float silu_local(float v) { return v / (1.0f + ::expf(-v)); }
 
+// Lanes [0, width) of 8 floats at p; the other lanes are zero.
+__m256 load_lanes(const float* p, int width) {
+  if (width == 8) return _mm256_loadu_ps(p);
+  float lanes[8] = {};
+  for (int j = 0; j < width; ++j) lanes[j] = p[j];
+  return _mm256_loadu_ps(lanes);
+}
+
+void store_lanes(float* p, __m256 v, int width) {
+  if (width == 8) {
+    _mm256_storeu_ps(p, v);
+    return;
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, v);
+  for (int j = 0; j < width; ++j) p[j] = lanes[j];
+}
+
+// The scan for 8 channels at a time, vectorized over channels. The N state vectors stay
+// in registers (or L1, where N exceeds the 16 registers) across the tokens. Each state
+// step is one exp and two multiply-adds with B and C broadcast, so there is no horizontal
+// sum, y is stored 8 channels at a time, and softplus runs in vectors too.
+template <int N>
+void scan_channel_block(const SelectiveScanArgs& a, float* ssm_state, float* y, int64_t c0,
+                        int width) {
+  __m256 h[N], A[N];
+  for (int n = 0; n < N; ++n) {
+    float h_lanes[8] = {}, A_lanes[8] = {};
+    for (int j = 0; j < width; ++j) {
+      h_lanes[j] = ssm_state[(c0 + j) * N + n];
+      A_lanes[j] = a.A[(c0 + j) * N + n];
+    }
+    h[n] = _mm256_loadu_ps(h_lanes);
+    A[n] = _mm256_loadu_ps(A_lanes);
+  }
+  const __m256 D = load_lanes(a.D + c0, width);
+  const __m256 bias = load_lanes(a.delta_bias + c0, width);
+
+  for (int64_t t = 0; t < a.L; ++t) {
+    const __m256 dt = softplus_vector(_mm256_add_ps(load_lanes(a.delta + t * a.E + c0, width), bias));
+    const __m256 x = load_lanes(a.x + t * a.E + c0, width);
+    const __m256 dt_x = _mm256_mul_ps(dt, x);
+    const float* B = a.B + t * a.bc_stride;
+    const float* C = a.C + t * a.bc_stride;
+
+    __m256 out = _mm256_setzero_ps();
+    for (int n = 0; n < N; ++n) {
+      __m256 dA = exp_vector(_mm256_mul_ps(dt, A[n]));
+      h[n] = _mm256_fmadd_ps(dA, h[n], _mm256_mul_ps(dt_x, _mm256_set1_ps(B[n])));
+      out = _mm256_fmadd_ps(h[n], _mm256_set1_ps(C[n]), out);
+    }
+    out = _mm256_fmadd_ps(D, x, out);
+
+    // y = out * silu(z), silu(z) = z / (1 + exp(-z))
+    const __m256 z = load_lanes(a.z + t * a.z_stride + c0, width);
+    const __m256 gate = _mm256_div_ps(
+        z, _mm256_add_ps(_mm256_set1_ps(1.0f), exp_vector(_mm256_sub_ps(_mm256_setzero_ps(), z))));
+    store_lanes(y + t * a.E + c0, _mm256_mul_ps(out, gate), width);
+  }
+
+  for (int n = 0; n < N; ++n) {
+    float h_lanes[8];
+    _mm256_storeu_ps(h_lanes, h[n]);
+    for (int j = 0; j < width; ++j) ssm_state[(c0 + j) * N + n] = h_lanes[j];
+  }
+}
+
 // The scan vectorized over the state dimension, 8 states per vector. A d_state that is
-// not a multiple of 8 finishes with scalar steps that use the same exp.
-void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float* y,
-                             int64_t c_begin, int64_t c_end) {
+// not a multiple of 8 finishes with scalar steps that use the same exp. Used for state
+// sizes without a channel-block kernel.
+void scan_per_channel(const SelectiveScanArgs& a, float* ssm_state, float* y, int64_t c_begin,
+                      int64_t c_end) {
   const int64_t N8 = a.N / 8 * 8;
   for (int64_t c = c_begin; c < c_end; ++c) {
     float* h = ssm_state + c * a.N;
@@ -198,8 +318,25 @@ void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float
   }
 }
 
-const CpuKernels kAvx2{"avx2", gemv_f32, gemv_bf16, gemv_f16, selective_scan_channels,
-                        widen_bf16_array, widen_f16_array, exp_f32};
+void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float* y,
+                             int64_t c_begin, int64_t c_end) {
+  if (a.N != 16 && a.N != 8) {
+    scan_per_channel(a, ssm_state, y, c_begin, c_end);
+    return;
+  }
+  for (int64_t c0 = c_begin; c0 < c_end; c0 += 8) {
+    const int width = static_cast<int>(std::min<int64_t>(8, c_end - c0));
+    if (a.N == 16) {
+      scan_channel_block<16>(a, ssm_state, y, c0, width);
+    } else {
+      scan_channel_block<8>(a, ssm_state, y, c0, width);
+    }
+  }
+}
+
+const CpuKernels kAvx2{"avx2",           gemv_f32,        gemv_bf16,    gemv_f16,
+                       selective_scan_channels, widen_bf16_array, widen_f16_array, exp_f32,
+                       softplus_f32};
 
 }  // namespace
 
