@@ -120,19 +120,33 @@ TEST(CpuKernels, ScalarMatchesHandComputedProduct) {
 TEST(GemvKernels, BatchedRowsEqualSingleRowsBitForBit) {
   const int64_t rows = 37, cols = 131;
   auto W = random_floats(rows * cols, 21);
+  std::vector<uint16_t> W_bf16(W.size());
+  for (size_t i = 0; i < W.size(); ++i) W_bf16[i] = f32_to_bf16(W[i]);
   auto x = random_floats(16 * cols, 22);
+
   for (const CpuKernels* k : available_cpu_kernels())
-    for (int64_t n_x : {2, 5, 9, 16}) {
+  for (bool bf16 : {false, true}) {
+    auto gemv = [&](const float* x_rows, int64_t n_x, float* y) {
+      if (bf16) {
+        k->gemv_bf16(W_bf16.data(), x_rows, cols, 0, rows, y, n_x, rows);
+      } else {
+        k->gemv_f32(W.data(), x_rows, cols, 0, rows, y, n_x, rows);
+      }
+    };
+    // 15 = 8 + 4 + 2 + 1 runs every tile width.
+    for (int64_t n_x : {2, 5, 9, 12, 15, 16}) {
       std::vector<float> batched(n_x * rows);
-      k->gemv_f32(W.data(), x.data(), cols, 0, rows, batched.data(), n_x, rows);
+      gemv(x.data(), n_x, batched.data());
       for (int64_t b = 0; b < n_x; ++b) {
         std::vector<float> single(rows);
-        k->gemv_f32(W.data(), x.data() + b * cols, cols, 0, rows, single.data(), 1, rows);
+        gemv(x.data() + b * cols, 1, single.data());
         for (int64_t r = 0; r < rows; ++r)
-          ASSERT_EQ(batched[b * rows + r], single[r])
-              << k->isa << " n_x " << n_x << " vector " << b << " row " << r;
+          ASSERT_EQ(batched[b * rows + r], single[r]) << k->isa << (bf16 ? " bf16" : " f32")
+                                                      << " n_x " << n_x << " vector " << b
+                                                      << " row " << r;
       }
     }
+  }
 }
 
 TEST(Linear, BlasAndGemvPathsMatchReference) {

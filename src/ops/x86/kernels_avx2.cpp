@@ -75,8 +75,8 @@ inline void gemv_tile(const T* W, const float* x, int64_t cols, int64_t r0, int6
   }
 }
 
-// Tiles of 4 rows by up to 2 vectors: 8 accumulators, 4 weight registers and one input
-// register fit the 16 vector registers.
+// Tiles of ROWS rows by up to 2 vectors: at 4 rows, 8 accumulators, 4 weight registers
+// and one input register fit the 16 vector registers.
 template <int ROWS, typename T, typename Load, typename Widen>
 inline void gemv_row_tile(const T* W, const float* x, int64_t cols, int64_t r0, int64_t n_x,
                           float* y, int64_t y_stride, Load load, Widen widen) {
@@ -85,32 +85,48 @@ inline void gemv_row_tile(const T* W, const float* x, int64_t cols, int64_t r0, 
   for (; b < n_x; ++b) gemv_tile<ROWS, 1>(W, x, cols, r0, b, y, y_stride, load, widen);
 }
 
-// Four-row tiles stream four weight rows at once. Measured with 2 threads on an AMD EPYC
-// with AVX2 (mamba-130m and mamba2-130m decode, alternating runs), they raised one
-// sequence's f32 decode by 10-25%, but lowered bf16 and f16 decode by 5-20% below 8
-// vectors, so half-precision weights use them only from 8 vectors up. The tile shape
-// never changes a result.
+// One row against up to 8 vectors per tile: 8 accumulators, and each weight load serves
+// 8 products while the inputs come from L1.
+template <typename T, typename Load, typename Widen>
+inline void gemv_row_wide(const T* W, const float* x, int64_t cols, int64_t r, int64_t n_x,
+                          float* y, int64_t y_stride, Load load, Widen widen) {
+  int64_t b = 0;
+  for (; b + 8 <= n_x; b += 8) gemv_tile<1, 8>(W, x, cols, r, b, y, y_stride, load, widen);
+  for (; b + 4 <= n_x; b += 4) gemv_tile<1, 4>(W, x, cols, r, b, y, y_stride, load, widen);
+  gemv_row_tile<1>(W, x + b * cols, cols, r, n_x - b, y + b * y_stride, y_stride, load, widen);
+}
+
+// Tile shapes measured with 2 threads on an AMD EPYC with AVX2 (mamba-130m and
+// mamba2-130m decode, alternating runs). From 8 vectors up, one row by 8 vectors beat
+// 4 rows by 2 by 10-40% (f32 and bf16). Below 8, four-row tiles raised one sequence's
+// f32 decode by 10-25% over one-row tiles, but lowered bf16 and f16 decode by 5-20%, so
+// half-precision weights keep one-row tiles there. The tile shape never changes a result.
 template <typename T, typename Load, typename Widen>
 void gemv_rows(const T* W, const float* x, int64_t cols, int64_t row_begin, int64_t row_end,
-               float* y, int64_t n_x, int64_t y_stride, int64_t min_vectors_for_row_tiles,
-               Load load, Widen widen) {
+               float* y, int64_t n_x, int64_t y_stride, bool four_row_tiles, Load load,
+               Widen widen) {
   int64_t r = row_begin;
-  if (n_x >= min_vectors_for_row_tiles)
+  if (n_x >= 8) {
+    for (; r < row_end; ++r) gemv_row_wide(W, x, cols, r, n_x, y, y_stride, load, widen);
+    return;
+  }
+
+  if (four_row_tiles)
     for (; r + 4 <= row_end; r += 4) gemv_row_tile<4>(W, x, cols, r, n_x, y, y_stride, load, widen);
   for (; r < row_end; ++r) gemv_row_tile<1>(W, x, cols, r, n_x, y, y_stride, load, widen);
 }
 
 void gemv_f32(const float* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y,
               int64_t n_x, int64_t y_stride) {
-  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, 1, load_f32, [](float v) { return v; });
+  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, true, load_f32, [](float v) { return v; });
 }
 void gemv_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y,
                int64_t n_x, int64_t y_stride) {
-  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, 8, load_bf16, widen_bf16);
+  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, false, load_bf16, widen_bf16);
 }
 void gemv_f16(const uint16_t* W, const float* x, int64_t cols, int64_t rb, int64_t re, float* y,
               int64_t n_x, int64_t y_stride) {
-  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, 8, load_f16, f16_to_f32);
+  gemv_rows(W, x, cols, rb, re, y, n_x, y_stride, false, load_f16, f16_to_f32);
 }
 
 void widen_bf16_array(const uint16_t* src, int64_t n, float* out) {
