@@ -87,7 +87,10 @@ TEST_P(Mamba2Chunking, LogitsIndependentOfChunkSizeAndSplits) {
       for (int trial = 0; trial < 2; ++trial) {
         std::set<int64_t> cuts = {cut(rng), cut(rng)};
         std::string where;
-        for (int64_t c : cuts) where += " " + std::to_string(c);
+        for (int64_t c : cuts) {
+          where += ' ';
+          where += std::to_string(c);
+        }
         worst = std::max(worst, expect_close(logits_with_cuts(*model, prompt, cuts, pool_),
                                              prompt_expected, kLogitsAtol, kLogitsRtol,
                                              what + " split at" + where));
