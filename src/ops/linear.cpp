@@ -27,8 +27,8 @@ constexpr int64_t kMaxGemvVectors = 16;
 // Measured on an AMD EPYC with AVX2 and OpenBLAS 0.3.21: with 256-row blocks, mamba-130m
 // prefilled 512 tokens at 97-100 tokens/s, and at 210-218 with 2048-row blocks. Its f32
 // weights cut into 256-row calls slowed the same way (96 against 214 tokens/s).
-// NOTE: one such call replayed alone on the same data was not slow, so the cause lies in
-// how the calls meet the rest of the forward pass; it is not known.
+// NOTE: the cause of that slowdown is unknown. One such call replayed alone on the same
+// data was not slow, so it comes from how the calls meet the rest of the forward pass.
 constexpr int64_t kWidenBlockBytes = int64_t{8} << 20;
 
 void add_bias(float* y, int64_t M, int64_t N, const float* bias) {

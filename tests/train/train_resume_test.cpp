@@ -44,14 +44,20 @@ TextDataset shakespeare_bytes(int64_t ctx) {
   return TextDataset(std::move(tokens), ctx, 0.1, "tinyshakespeare");
 }
 
+// Output settings that print no progress lines.
+TrainOutput quiet_output() {
+  TrainOutput output;
+  output.log = nullptr;
+  return output;
+}
+
 class TrainResume : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(TrainResume, SameWeightsAsUninterruptedRun) {
   const ModelConfig config = load_model_config(test_data(std::string("golden/") + GetParam()));
   const TrainOptions options = small_run();
   const TextDataset data = shakespeare_bytes(options.ctx);
-  TrainOutput quiet;
-  quiet.log = nullptr;
+  const TrainOutput quiet = quiet_output();
 
   LanguageModel straight = LanguageModel::initialize(config, options.seed);
   TrainableModelRef straight_ref(straight);
@@ -85,8 +91,7 @@ TEST_P(TrainResume, LossGoesDown) {
   TrainOptions options = small_run();
   options.steps = 30;
   const TextDataset data = shakespeare_bytes(options.ctx);
-  TrainOutput quiet;
-  quiet.log = nullptr;
+  const TrainOutput quiet = quiet_output();
 
   LanguageModel model = LanguageModel::initialize(config, options.seed);
   TrainableModelRef ref(model);

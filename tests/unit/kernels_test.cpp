@@ -285,8 +285,8 @@ TEST(SelectiveScanKernel, EverySetMatchesScalar) {
         ASSERT_NEAR(h[i], h_expected[i], 1e-5 + 1e-5 * std::abs(h_expected[i]))
             << k->isa << " N " << N;
 
-      // Two calls over [0, 3) and [3, E), the way threads split the channels, give the
-      // same bits as one call: no channel's result depends on where its block starts.
+      // Two calls over [0, 3) and [3, E), split the way threads split the channels, give
+      // the same bits as one call, because no channel's result depends on its block start.
       std::vector<float> h_split = h0, y_split(L * E);
       k->selective_scan_channels(a, h_split.data(), y_split.data(), 0, 3);
       k->selective_scan_channels(a, h_split.data(), y_split.data(), 3, E);

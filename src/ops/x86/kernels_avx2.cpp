@@ -175,9 +175,27 @@ void exp_f32(const float* x, int64_t n, float* out) {
   for (; i < n; ++i) out[i] = exp_local(x[i]);
 }
 
-// log(w) for w >= 1 (finite): w = 2^e * m with m in [sqrt(1/2), sqrt(2)), and
-// log(m) = 2 atanh(s) with s = (m - 1) / (m + 1), |s| <= 0.172, summed to s^11, whose
-// first dropped term is below 6e-11 of the sum.
+// Loads lanes [0, width) of 8 floats at p and sets the other lanes to zero.
+__m256 load_lanes(const float* p, int width) {
+  if (width == 8) return _mm256_loadu_ps(p);
+  float lanes[8] = {};
+  for (int j = 0; j < width; ++j) lanes[j] = p[j];
+  return _mm256_loadu_ps(lanes);
+}
+
+void store_lanes(float* p, __m256 v, int width) {
+  if (width == 8) {
+    _mm256_storeu_ps(p, v);
+    return;
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, v);
+  for (int j = 0; j < width; ++j) p[j] = lanes[j];
+}
+
+// Computes log(w) for finite w >= 1 as e ln 2 + log(m), with w = 2^e * m and m in
+// [sqrt(1/2), sqrt(2)). log(m) = 2 atanh(s) with s = (m - 1) / (m + 1) and |s| <= 0.172,
+// summed to s^11, so the first dropped term is below 6e-11 of the sum.
 __m256 log_vector(__m256 w) {
   const __m256i bits = _mm256_castps_si256(w);
   __m256 e = _mm256_cvtepi32_ps(
@@ -200,7 +218,7 @@ __m256 log_vector(__m256 w) {
   const __m256 log_m = _mm256_mul_ps(_mm256_add_ps(s, s), p);
 
   // e * ln 2 with ln 2 split in two parts, so e * 0.693145751953125 is exact.
-  return _mm256_fmadd_ps(e, _mm256_set1_ps(1.42860677e-6f),
+  return _mm256_fmadd_ps(e, _mm256_set1_ps(1.42860682e-6f),
                          _mm256_fmadd_ps(e, _mm256_set1_ps(0.693145751953125f), log_m));
 }
 
@@ -219,34 +237,14 @@ void softplus_f32(const float* x, int64_t n, float* out) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, softplus_vector(_mm256_loadu_ps(x + i)));
   if (i < n) {
-    float lanes[8] = {};
-    for (int64_t j = i; j < n; ++j) lanes[j - i] = x[j];
-    _mm256_storeu_ps(lanes, softplus_vector(_mm256_loadu_ps(lanes)));
-    for (int64_t j = i; j < n; ++j) out[j] = lanes[j - i];
+    const int width = static_cast<int>(n - i);
+    store_lanes(out + i, softplus_vector(load_lanes(x + i, width)), width);
   }
 }
 
 // Scalar helpers local to this file (see widen_bf16 for why they are not shared).
 float softplus_local(float v) { return v > 20.0f ? v : ::log1pf(::expf(v)); }
 float silu_local(float v) { return v / (1.0f + ::expf(-v)); }
-
-// Lanes [0, width) of 8 floats at p; the other lanes are zero.
-__m256 load_lanes(const float* p, int width) {
-  if (width == 8) return _mm256_loadu_ps(p);
-  float lanes[8] = {};
-  for (int j = 0; j < width; ++j) lanes[j] = p[j];
-  return _mm256_loadu_ps(lanes);
-}
-
-void store_lanes(float* p, __m256 v, int width) {
-  if (width == 8) {
-    _mm256_storeu_ps(p, v);
-    return;
-  }
-  float lanes[8];
-  _mm256_storeu_ps(lanes, v);
-  for (int j = 0; j < width; ++j) p[j] = lanes[j];
-}
 
 // The scan for 8 channels at a time, vectorized over channels. The N state vectors stay
 // in registers (or L1, where N exceeds the 16 registers) across the tokens. Each state
