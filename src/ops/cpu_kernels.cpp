@@ -22,6 +22,8 @@ static bool cpu_has_f16c() {
   return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
 }
 const CpuKernels& cpu_kernels_avx512();
+bool amx_usable();
+const CpuKernels& cpu_kernels_amx();
 #endif
 
 namespace {
@@ -97,8 +99,9 @@ void softplus_scalar(const float* x, int64_t n, float* out) {
 }
 
 const CpuKernels kScalar{"scalar",          gemv_f32_scalar,       gemv_bf16_scalar,
-                         gemv_f16_scalar,   selective_scan_scalar, widen_bf16_scalar,
-                         widen_f16_scalar,  exp_scalar,            softplus_scalar};
+                         gemv_f16_scalar,   nullptr,               selective_scan_scalar,
+                         widen_bf16_scalar, widen_f16_scalar,      exp_scalar,
+                         softplus_scalar};
 
 const CpuKernels* choose_kernels() {
   auto available = available_cpu_kernels();
@@ -114,6 +117,15 @@ const CpuKernels* choose_kernels() {
 
 const CpuKernels& cpu_kernels_scalar() { return kScalar; }
 
+void matmul_bf16_reference(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
+                           int64_t row_end, float* y, int64_t n_x, int64_t y_stride) {
+  std::vector<float> rounded(static_cast<size_t>(cols));
+  for (int64_t b = 0; b < n_x; ++b) {
+    for (int64_t k = 0; k < cols; ++k) rounded[k] = bf16_to_f32(f32_to_bf16(x[b * cols + k]));
+    gemv_bf16_scalar(W, rounded.data(), cols, row_begin, row_end, y + b * y_stride, 1, 0);
+  }
+}
+
 std::vector<const CpuKernels*> available_cpu_kernels() {
   std::vector<const CpuKernels*> out{&kScalar};
 #if defined(MAMBACPP_X86)
@@ -122,6 +134,8 @@ std::vector<const CpuKernels*> available_cpu_kernels() {
     out.push_back(&cpu_kernels_avx2());
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
     out.push_back(&cpu_kernels_avx512());
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && amx_usable())
+    out.push_back(&cpu_kernels_amx());
 #endif
   return out;
 }

@@ -25,6 +25,14 @@ struct CpuKernels {
   void (*gemv_f16)(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
                    int64_t row_end, float* y, int64_t n_x, int64_t y_stride);
 
+  // Products of bf16 weights with inputs rounded to bf16 (to nearest, ties to even),
+  // summed in f32: y[b * y_stride + r] = sum_k W[r, k] * bf16(x[b * cols + k]), for the
+  // same ranges as gemv_bf16. Each (r, b) is summed in the same order whatever n_x is.
+  // Only sets with a bf16 matrix unit have it, and it is null in the others.
+  // matmul_bf16_reference() is its plain twin.
+  void (*matmul_bf16)(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
+                      int64_t row_end, float* y, int64_t n_x, int64_t y_stride);
+
   // The Mamba-1 selective scan (see selective_scan.h) for channels [c_begin, c_end).
   void (*selective_scan_channels)(const SelectiveScanArgs& args, float* ssm_state, float* y,
                                   int64_t c_begin, int64_t c_end);
@@ -46,11 +54,15 @@ struct CpuKernels {
 // The plain C++ kernels every other set is tested against.
 const CpuKernels& cpu_kernels_scalar();
 
+// The plain twin of CpuKernels::matmul_bf16, summing each row in k order.
+void matmul_bf16_reference(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
+                           int64_t row_end, float* y, int64_t n_x, int64_t y_stride);
+
 // Every kernel set this CPU can run, scalar first.
 std::vector<const CpuKernels*> available_cpu_kernels();
 
 // The fastest set this CPU runs, chosen once at first use. The environment variable
-// MAMBACPP_ISA (scalar, avx2, avx512) picks another available one, for tests and
+// MAMBACPP_ISA (scalar, avx2, avx512, amx) picks another available one, for tests and
 // comparisons.
 const CpuKernels& active_cpu_kernels();
 

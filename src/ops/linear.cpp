@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mambacpp/error.h"
+#include "ops/blas.h"
 #include "ops/cpu_kernels.h"
 #include "ops/scratch.h"
 
@@ -92,15 +93,25 @@ void gemm_slice(const float* x, int64_t M, const Matrix& W, int64_t r0, int64_t 
 // sgemm. OpenBLAS's own threads stay off: they spin in sched_yield while waiting, which
 // took a quarter of the CPU from our threads during a prefill.
 void gemm(const float* x, int64_t M, const Matrix& W, float* y, ThreadPool& pool) {
-  static const bool blas_single_threaded = [] {
-    openblas_set_num_threads(1);
-    return true;
-  }();
-  (void)blas_single_threaded;
+  prepare_blas();
 
   const int64_t per_thread = (W.rows + pool.size() - 1) / pool.size();
   const int64_t grain = std::max<int64_t>(16, (per_thread + 15) / 16 * 16);
   pool.parallel_for(W.rows, grain, [&](int64_t r0, int64_t r1) { gemm_slice(x, M, W, r0, r1, y); });
+}
+
+// bf16 weights on a set with a bf16 matrix unit: every batch size runs the same kernel,
+// so a sequence's results never depend on its batch. Threads take whole 32-row blocks
+// (the kernel's two 16-row tiles).
+void matmul_bf16(const CpuKernels& k, const float* x, int64_t M, const Matrix& W, float* y,
+                 ThreadPool& pool) {
+  const auto* w = static_cast<const uint16_t*>(W.data);
+  const int64_t per_thread = (W.rows + pool.size() - 1) / pool.size();
+  const int64_t min_rows = kMinWorkPerThread / std::max<int64_t>(1, W.cols * M);
+  const int64_t grain = (std::max(min_rows, M > kMaxGemvVectors ? per_thread : int64_t{0}) + 31) / 32 * 32;
+  pool.parallel_for(W.rows, std::max<int64_t>(32, grain), [&](int64_t begin, int64_t end) {
+    k.matmul_bf16(w, x, W.cols, begin, end, y, M, W.rows);
+  });
 }
 
 }  // namespace
@@ -108,7 +119,10 @@ void gemm(const float* x, int64_t M, const Matrix& W, float* y, ThreadPool& pool
 void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float* y,
             ThreadPool& pool) {
   if (M <= 0 || W.rows == 0) return;
-  if (M <= kMaxGemvVectors) {
+  const CpuKernels& k = active_cpu_kernels();
+  if (W.dtype == DType::BF16 && k.matmul_bf16 != nullptr) {
+    matmul_bf16(k, x, M, W, y, pool);
+  } else if (M <= kMaxGemvVectors) {
     gemv(x, M, W, y, pool);
   } else {
     gemm(x, M, W, y, pool);
@@ -117,7 +131,11 @@ void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float
 }
 
 void linear_reference(const float* x, int64_t M, const Matrix& W, const float* bias, float* y) {
-  gemv_rows(cpu_kernels_scalar(), W, x, M, 0, W.rows, y);
+  if (W.dtype == DType::BF16 && active_cpu_kernels().matmul_bf16 != nullptr) {
+    matmul_bf16_reference(static_cast<const uint16_t*>(W.data), x, W.cols, 0, W.rows, y, M, W.rows);
+  } else {
+    gemv_rows(cpu_kernels_scalar(), W, x, M, 0, W.rows, y);
+  }
   add_bias(y, M, W.rows, bias);
 }
 

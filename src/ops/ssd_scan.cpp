@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mambacpp/error.h"
+#include "ops/blas.h"
 
 namespace mambacpp {
 
@@ -164,6 +165,7 @@ void ssd_scan_recurrent(const SsdScanArgs& args, float* ssm_state, float* y, Thr
 }
 
 void ssd_scan_chunked(const SsdScanArgs& a, float* ssm_state, float* y, ThreadPool& pool) {
+  prepare_blas();
   check_args(a);
   if (a.L <= 0) return;
   const int64_t H = a.H, P = a.P, G = a.G, N = a.N, HP = H * P;

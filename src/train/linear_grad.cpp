@@ -7,17 +7,11 @@
 
 #include <algorithm>
 
+#include "ops/blas.h"
+
 namespace mambacpp::train {
 
 namespace {
-
-void use_single_threaded_blas() {
-  static const bool done = [] {
-    openblas_set_num_threads(1);
-    return true;
-  }();
-  (void)done;
-}
 
 // Slices of at least 16 rows, one per thread when the work allows it.
 int64_t grain_for(int64_t n, const ThreadPool& pool) {
@@ -30,7 +24,7 @@ int64_t grain_for(int64_t n, const ThreadPool& pool) {
 void linear_forward(const float* x, int64_t ldx, int64_t M, int64_t K, const float* W,
                     const float* b, int64_t N, float* y, ThreadPool& pool) {
   if (M == 0 || N == 0) return;
-  use_single_threaded_blas();
+  prepare_blas();
 
   // Split the output columns (weight rows): each slice reads all of x once.
   pool.parallel_for(N, grain_for(N, pool), [&](int64_t n0, int64_t n1) {
@@ -48,7 +42,7 @@ void linear_backward(const float* x, int64_t ldx, const float* dy, int64_t M, in
                      const float* W, int64_t N, float* dx, int64_t lddx, float* dW, float* db,
                      ThreadPool& pool) {
   if (M == 0) return;
-  use_single_threaded_blas();
+  prepare_blas();
 
   // dx = dy · W, split over rows of dx.
   if (dx != nullptr) {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "mambacpp/error.h"
+#include "ops/blas.h"
 
 namespace mambacpp::train {
 
@@ -66,15 +67,6 @@ bool same_shape(const SsdShape& a, const SsdShape& b) {
   return a.batch == b.batch && a.seq_len == b.seq_len && a.n_heads == b.n_heads &&
          a.head_dim == b.head_dim && a.n_groups == b.n_groups && a.d_state == b.d_state &&
          a.chunk_size == b.chunk_size;
-}
-
-// The sgemm calls run inside pool workers, so OpenBLAS must not start threads of its own.
-void make_blas_single_threaded() {
-  static const bool done = [] {
-    openblas_set_num_threads(1);
-    return true;
-  }();
-  (void)done;
 }
 
 // Softplus with PyTorch's default threshold of 20: above it the function returns v, which
@@ -479,7 +471,7 @@ void ssd_scan_forward(const SsdShape& s, const float* x, const float* dt, const 
                       SsdSaved* saved, ThreadPool& pool) {
   const Dims d = make_dims(s);
   MAMBACPP_CHECK(saved != nullptr);
-  make_blas_single_threaded();
+  prepare_blas();
   saved->shape = s;
   // forward_head writes every element, so a reused SsdSaved is not cleared first.
   saved->chunk_states.resize(static_cast<size_t>(d.batch * d.H * d.n_chunks * d.P * d.N));
@@ -505,7 +497,7 @@ void ssd_scan_backward(const SsdShape& s, const float* x, const float* dt, const
   const auto block = d.chunk * d.chunk;
   MAMBACPP_CHECK(saved.chunk_states.size() == n_states);
   MAMBACPP_CHECK(saved.scores.size() == static_cast<size_t>(d.batch * d.n_chunks * d.G * block));
-  make_blas_single_threaded();
+  prepare_blas();
   if (d.batch == 0 || d.L == 0) return;
 
   // Left uninitialized: each phase reads only elements that an earlier one wrote.

@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -115,6 +116,59 @@ TEST(CpuKernels, ScalarMatchesHandComputedProduct) {
   EXPECT_FLOAT_EQ(y[1], -1 * 2 + 0.5f * -1 + 4 * 0.25f);
 }
 
+std::vector<uint16_t> to_bf16(const std::vector<float>& values) {
+  std::vector<uint16_t> out(values.size());
+  for (size_t i = 0; i < values.size(); ++i) out[i] = f32_to_bf16(values[i]);
+  return out;
+}
+
+// x = 1 + 1/512 is a tie between the bf16 values 1 and 1 + 1/128 and rounds to even (1),
+// and 1 + 3/512 rounds up to 1 + 1/128. With W = [1, 1], y = 1 + (1 + 1/128).
+TEST(MatmulBf16, ReferenceRoundsInputsToNearestEven) {
+  const uint16_t W[] = {f32_to_bf16(1.0f), f32_to_bf16(1.0f)};
+  const float x[] = {1.0f + 1.0f / 512, 1.0f + 3.0f / 512};
+  float y = 0;
+  matmul_bf16_reference(W, x, 2, 0, 1, &y, 1, 1);
+  EXPECT_EQ(y, 2.0f + 1.0f / 128);
+}
+
+// Shapes around the 16-row, 32-k and 16-vector tile edges, row ranges that start inside
+// the matrix, and a y row stride wider than the rows.
+TEST(MatmulBf16, EverySetWithItMatchesReference) {
+  for (const CpuKernels* k : available_cpu_kernels()) {
+    if (k->matmul_bf16 == nullptr) continue;
+    for (int64_t cols : {1, 2, 31, 32, 33, 48, 64, 77, 768})
+    for (int64_t rows : {1, 15, 16, 17, 33, 80})
+    for (int64_t n_x : {1, 2, 8, 16, 17, 33}) {
+      const int64_t row_begin = rows > 16 ? 3 : 0, y_stride = rows + 5;
+      auto W = to_bf16(random_floats(rows * cols, 31));
+      auto x = random_floats(n_x * cols, 32);
+      std::vector<float> expected(n_x * y_stride, -7.0f), actual(n_x * y_stride, -7.0f);
+      matmul_bf16_reference(W.data(), x.data(), cols, row_begin, rows, expected.data(), n_x, y_stride);
+      k->matmul_bf16(W.data(), x.data(), cols, row_begin, rows, actual.data(), n_x, y_stride);
+      for (size_t i = 0; i < expected.size(); ++i)
+        ASSERT_NEAR(actual[i], expected[i], tolerance(cols))
+            << k->isa << " cols " << cols << " rows " << rows << " n_x " << n_x << " at " << i;
+    }
+  }
+}
+
+TEST(MatmulBf16, NanInputsGiveNanRows) {
+  const int64_t rows = 20, cols = 40;
+  auto W = to_bf16(random_floats(rows * cols, 33));
+  auto x = random_floats(2 * cols, 34);
+  x[cols + 5] = std::numeric_limits<float>::quiet_NaN();
+  for (const CpuKernels* k : available_cpu_kernels()) {
+    if (k->matmul_bf16 == nullptr) continue;
+    std::vector<float> y(2 * rows);
+    k->matmul_bf16(W.data(), x.data(), cols, 0, rows, y.data(), 2, rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      EXPECT_FALSE(std::isnan(y[r])) << k->isa << " row " << r;
+      EXPECT_TRUE(std::isnan(y[rows + r])) << k->isa << " row " << r;
+    }
+  }
+}
+
 // A row's result must not depend on how many vectors share the call: batched decode
 // relies on it for sequences that never influence each other.
 TEST(GemvKernels, BatchedRowsEqualSingleRowsBitForBit) {
@@ -122,26 +176,31 @@ TEST(GemvKernels, BatchedRowsEqualSingleRowsBitForBit) {
   auto W = random_floats(rows * cols, 21);
   std::vector<uint16_t> W_bf16(W.size());
   for (size_t i = 0; i < W.size(); ++i) W_bf16[i] = f32_to_bf16(W[i]);
-  auto x = random_floats(16 * cols, 22);
+  auto x = random_floats(33 * cols, 22);
 
+  enum class Product { kF32, kBf16, kBf16Matmul };
   for (const CpuKernels* k : available_cpu_kernels())
-  for (bool bf16 : {false, true}) {
+  for (Product product : {Product::kF32, Product::kBf16, Product::kBf16Matmul}) {
+    if (product == Product::kBf16Matmul && k->matmul_bf16 == nullptr) continue;
+    const char* name = product == Product::kF32 ? " f32" : product == Product::kBf16 ? " bf16" : " bf16 matmul";
     auto gemv = [&](const float* x_rows, int64_t n_x, float* y) {
-      if (bf16) {
+      if (product == Product::kBf16Matmul) {
+        k->matmul_bf16(W_bf16.data(), x_rows, cols, 0, rows, y, n_x, rows);
+      } else if (product == Product::kBf16) {
         k->gemv_bf16(W_bf16.data(), x_rows, cols, 0, rows, y, n_x, rows);
       } else {
         k->gemv_f32(W.data(), x_rows, cols, 0, rows, y, n_x, rows);
       }
     };
     // 15 = 8 + 4 + 2 + 1 runs every tile width.
-    for (int64_t n_x : {2, 5, 9, 12, 15, 16}) {
+    for (int64_t n_x : {2, 5, 9, 12, 15, 16, 17, 33}) {
       std::vector<float> batched(n_x * rows);
       gemv(x.data(), n_x, batched.data());
       for (int64_t b = 0; b < n_x; ++b) {
         std::vector<float> single(rows);
         gemv(x.data() + b * cols, 1, single.data());
         for (int64_t r = 0; r < rows; ++r)
-          ASSERT_EQ(batched[b * rows + r], single[r]) << k->isa << (bf16 ? " bf16" : " f32")
+          ASSERT_EQ(batched[b * rows + r], single[r]) << k->isa << name
                                                       << " n_x " << n_x << " vector " << b
                                                       << " row " << r;
       }

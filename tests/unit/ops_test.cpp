@@ -1,11 +1,14 @@
 // Element-wise ops, the causal conv and the selective scan against hand-derived values.
+#include <cblas.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 #include "mambacpp/thread_pool.h"
 #include "ops/activations.h"
+#include "ops/blas.h"
 #include "ops/causal_conv1d.h"
 #include "ops/rms_norm.h"
 #include "ops/selective_scan.h"
@@ -100,6 +103,28 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
     });
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << "n " << n << " i " << i;
   }
+}
+
+}  // namespace
+}  // namespace mambacpp
+
+namespace mambacpp {
+namespace {
+
+// OpenBLAS falls back to its SSE3-only "Prescott" kernels on a CPU model it does not know
+// (0.3.21 on Intel's Emerald Rapids), which made prefill three times slower. After
+// prepare_blas() a CPU with AVX2 and FMA must get vector kernels.
+TEST(Blas, UsesVectorKernelsOnCpusWithAvx2) {
+#if defined(__x86_64__)
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) GTEST_SKIP() << "OPENBLAS_CORETYPE is set";
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+    GTEST_SKIP() << "no AVX2 and FMA";
+  prepare_blas();
+  EXPECT_STRNE(openblas_get_corename(), "Prescott");
+#else
+  GTEST_SKIP() << "OpenBLAS core names are checked on x86-64 only";
+#endif
 }
 
 }  // namespace

@@ -350,7 +350,7 @@ void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float
 }
 
 const CpuKernels kAvx2{"avx2",           gemv_f32,        gemv_bf16,    gemv_f16,
-                       selective_scan_channels, widen_bf16_array, widen_f16_array, exp_f32,
+                       nullptr,         selective_scan_channels, widen_bf16_array, widen_f16_array, exp_f32,
                        softplus_f32};
 
 }  // namespace

@@ -256,7 +256,7 @@ void softplus_f32(const float* x, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = softplus_local(x[i]);
 }
 
-const CpuKernels kAvx512{"avx512", gemv_f32, gemv_bf16, gemv_f16, selective_scan_channels,
+const CpuKernels kAvx512{"avx512", gemv_f32, gemv_bf16, gemv_f16, nullptr, selective_scan_channels,
                           widen_bf16_array, widen_f16_array, exp_f32, softplus_f32};
 
 }  // namespace
