@@ -144,36 +144,68 @@ void exp_f32(const float* x, int64_t n, float* out) {
   }
 }
 
+// ln(w) for normal w > 0, as the AVX2 set computes it: w = 2^e * m with m in
+// [sqrt(2)/2, sqrt(2)], and ln(m) = 2 * atanh(s) with s = (m - 1) / (m + 1), |s| < 0.172,
+// by its series to s^11 (truncation below 4e-10 relative).
+__m512 log_vector(__m512 w) {
+  const __m512i bits = _mm512_castps_si512(w);
+  __m512 e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(127)));
+  __m512 m = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x007fffff)),
+                                                 _mm512_set1_epi32(0x3f800000)));
+  const __mmask16 above = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356f), _CMP_GT_OQ);
+  m = _mm512_mask_mul_ps(m, above, m, _mm512_set1_ps(0.5f));
+  e = _mm512_mask_add_ps(e, above, e, _mm512_set1_ps(1.0f));
+
+  const __m512 s = _mm512_div_ps(_mm512_sub_ps(m, _mm512_set1_ps(1.0f)), _mm512_add_ps(m, _mm512_set1_ps(1.0f)));
+  const __m512 s2 = _mm512_mul_ps(s, s);
+  __m512 p = _mm512_set1_ps(1.0f / 11);
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 9));
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 7));
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 5));
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 3));
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f));
+  const __m512 log_m = _mm512_mul_ps(_mm512_add_ps(s, s), p);
+
+  // e * ln 2 with ln 2 split in two parts, so e * 0.693145751953125 is exact.
+  return _mm512_fmadd_ps(e, _mm512_set1_ps(1.42860682e-6f),
+                         _mm512_fmadd_ps(e, _mm512_set1_ps(0.693145751953125f), log_m));
+}
+
+// softplus(v) = log1p(exp(v)), or v above 20 as PyTorch's threshold does. log1p(u) is
+// log(w) - ((w - 1) - u) / w with w = 1 + u, which keeps the rounding of 1 + u out of the
+// result, so tiny u give u.
+__m512 softplus_vector(__m512 v) {
+  const __m512 u = exp_vector(_mm512_min_ps(v, _mm512_set1_ps(20.0f)));
+  const __m512 w = _mm512_add_ps(_mm512_set1_ps(1.0f), u);
+  const __m512 rounding = _mm512_sub_ps(_mm512_sub_ps(w, _mm512_set1_ps(1.0f)), u);
+  const __m512 log1p_u = _mm512_sub_ps(log_vector(w), _mm512_div_ps(rounding, w));
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(20.0f), _CMP_GT_OQ), log1p_u, v);
+}
+
 // Scalar helpers local to this file (see widen_bf16 for why they are not shared).
 float softplus_local(float v) { return v > 20.0f ? v : ::log1pf(::expf(v)); }
 float silu_local(float v) { return v / (1.0f + ::expf(-v)); }
 
 // The scan for 16 channels at a time, vectorized over channels. The N state vectors stay
-// in registers across the tokens, and each state step is one exp and two multiply-adds
-// with B and C broadcast. Softplus stays scalar (libm log1pf), so dt matches the scalar
-// set exactly.
+// in registers across the tokens (gathered from and scattered back to the row-major
+// state), and each state step is one exp and two multiply-adds with B and C broadcast.
 template <int N>
 void scan_channel_block(const SelectiveScanArgs& a, float* ssm_state, float* y, int64_t c0,
                         int width) {
   const __mmask16 mask = static_cast<__mmask16>((1u << width) - 1);
+  // Lane j reads element n of channel c0 + j at (c0 + j) * N + n.
+  const __m512i lane_offsets = _mm512_mullo_epi32(
+      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(N));
   __m512 h[N], A[N];
   for (int n = 0; n < N; ++n) {
-    float h_lanes[16] = {}, A_lanes[16] = {};
-    for (int j = 0; j < width; ++j) {
-      h_lanes[j] = ssm_state[(c0 + j) * N + n];
-      A_lanes[j] = a.A[(c0 + j) * N + n];
-    }
-    h[n] = _mm512_loadu_ps(h_lanes);
-    A[n] = _mm512_loadu_ps(A_lanes);
+    h[n] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lane_offsets, ssm_state + c0 * N + n, 4);
+    A[n] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lane_offsets, a.A + c0 * N + n, 4);
   }
   const __m512 D = _mm512_maskz_loadu_ps(mask, a.D + c0);
   const __m512 bias = _mm512_maskz_loadu_ps(mask, a.delta_bias + c0);
 
   for (int64_t t = 0; t < a.L; ++t) {
-    float dt_lanes[16];
-    _mm512_storeu_ps(dt_lanes, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, a.delta + t * a.E + c0), bias));
-    for (int j = 0; j < 16; ++j) dt_lanes[j] = softplus_local(dt_lanes[j]);
-    const __m512 dt = _mm512_loadu_ps(dt_lanes);
+    const __m512 dt = softplus_vector(_mm512_add_ps(_mm512_maskz_loadu_ps(mask, a.delta + t * a.E + c0), bias));
     const __m512 x = _mm512_maskz_loadu_ps(mask, a.x + t * a.E + c0);
     const __m512 dt_x = _mm512_mul_ps(dt, x);
     const float* B = a.B + t * a.bc_stride;
@@ -193,11 +225,8 @@ void scan_channel_block(const SelectiveScanArgs& a, float* ssm_state, float* y, 
     _mm512_mask_storeu_ps(y + t * a.E + c0, mask, _mm512_mul_ps(out, gate));
   }
 
-  for (int n = 0; n < N; ++n) {
-    float h_lanes[16];
-    _mm512_storeu_ps(h_lanes, h[n]);
-    for (int j = 0; j < width; ++j) ssm_state[(c0 + j) * N + n] = h_lanes[j];
-  }
+  for (int n = 0; n < N; ++n)
+    _mm512_mask_i32scatter_ps(ssm_state + c0 * N + n, mask, lane_offsets, h[n], 4);
 }
 
 // The scan vectorized over the state dimension: 16 states per vector, the last vector
@@ -250,10 +279,13 @@ void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float
   }
 }
 
-// NOTE: softplus here is libm's, one value at a time, in the scan and in this kernel.
-// An AVX-512 twin of the AVX2 softplus_vector would speed up the Mamba-1 scan.
 void softplus_f32(const float* x, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = softplus_local(x[i]);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, softplus_vector(_mm512_loadu_ps(x + i)));
+  if (i < n) {
+    __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(out + i, mask, softplus_vector(_mm512_maskz_loadu_ps(mask, x + i)));
+  }
 }
 
 const CpuKernels kAvx512{"avx512", gemv_f32, gemv_bf16, gemv_f16, nullptr, selective_scan_channels,
