@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "mambacpp/error.h"
 #include "mambacpp/model.h"
+#include "ops/cpu_kernels.h"
 #include "runtime/machine_probe.h"
 
 namespace mambacpp::cli {
@@ -126,8 +127,8 @@ void print_markdown(const BenchOptions& opt, const Model& model, const MachineFl
                     const std::vector<Figure>& figures) {
   std::printf("model: %s (%s weights, %.1f MB)\n", opt.model_dir.c_str(), model.matrix_dtype_name().c_str(),
               model.weight_bytes() / 1e6);
-  std::printf("machine: %d threads, read bandwidth %.1f GB/s, f32 peak %.0f GFLOP/s\n\n", opt.threads,
-              floors.read_gb_per_s, floors.fp32_gflop_per_s);
+  std::printf("machine: %d threads, %s kernels, read bandwidth %.1f GB/s, f32 peak %.0f GFLOP/s\n\n",
+              opt.threads, active_cpu_kernels().isa, floors.read_gb_per_s, floors.fp32_gflop_per_s);
   std::printf("| test | batch | tokens/s | ± | bound tokens/s | of bound |\n");
   std::printf("|---|---:|---:|---:|---:|---:|\n");
   for (const Figure& f : figures)
@@ -142,6 +143,7 @@ void print_json(const BenchOptions& opt, const Model& model, const MachineFloors
   out["weights_dtype"] = model.matrix_dtype_name();
   out["weight_bytes"] = model.weight_bytes();
   out["threads"] = opt.threads;
+  out["kernels"] = active_cpu_kernels().isa;
   out["read_gb_per_s"] = floors.read_gb_per_s;
   out["fp32_gflop_per_s"] = floors.fp32_gflop_per_s;
   out["results"] = nlohmann::json::array();
