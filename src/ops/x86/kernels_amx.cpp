@@ -140,15 +140,20 @@ void store_tile(int tile, float* y, int64_t y_stride, int64_t r0, int64_t m0, in
 // One or two blocks of 16 weight rows (a0, a1, row stride a_stride elements) times one or
 // two blocks of 16 vectors, over k blocks [0, k_blocks). Every accumulator sums its k
 // blocks in the same order whatever N_BLOCKS and M_BLOCKS are.
+// While one block of weight rows is multiplied, the same k block of the next rows is
+// prefetched, one cache line per row (the next block of rows is the next one read).
 template <int N_BLOCKS, int M_BLOCKS>
 void tile_product(const uint16_t* a0, const uint16_t* a1, int64_t a_stride, const uint16_t* b0,
                   const uint16_t* b1, int64_t k_blocks) {
   const int64_t a_bytes = a_stride * static_cast<int64_t>(sizeof(uint16_t));
+  const char* next_rows = reinterpret_cast<const char*>(a0 + N_BLOCKS * kTileRows * a_stride);
   _tile_zero(0);
   if constexpr (N_BLOCKS == 2) _tile_zero(1);
   if constexpr (M_BLOCKS == 2) _tile_zero(2);
   if constexpr (N_BLOCKS == 2 && M_BLOCKS == 2) _tile_zero(3);
   for (int64_t kb = 0; kb < k_blocks; ++kb) {
+    for (int i = 0; i < N_BLOCKS * kTileRows; ++i)
+      _mm_prefetch(next_rows + i * a_bytes + kb * kTileK * 2, _MM_HINT_T0);
     _tile_loadd(4, a0 + kb * kTileK, a_bytes);
     _tile_loadd(6, b0 + kb * 512, 64);
     _tile_dpbf16ps(0, 4, 6);
