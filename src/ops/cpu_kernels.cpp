@@ -82,6 +82,40 @@ void selective_scan_scalar(const SelectiveScanArgs& a, float* ssm_state, float* 
   }
 }
 
+// Lanes of the dot product S_row · C, summed separately so the compiler can vectorize it.
+constexpr int64_t kDotLanes = 8;
+
+void ssd_recurrent_heads_scalar(const SsdScanArgs& a, float* ssm_state, float* y,
+                                int64_t h_begin, int64_t h_end) {
+  const int64_t P = a.P, N = a.N, HP = a.H * a.P, heads_per_group = a.H / a.G;
+  const int64_t N_lanes = N / kDotLanes * kDotLanes;
+  for (int64_t h = h_begin; h < h_end; ++h) {
+    const int64_t g = h / heads_per_group;
+    float* S = ssm_state + h * P * N;
+    for (int64_t t = 0; t < a.L; ++t) {
+      const float dt = a.dt[t * a.H + h];
+      const float decay = std::exp(dt * a.A[h]);
+      const float* B = a.B + t * a.bc_stride + g * N;
+      const float* C = a.C + t * a.bc_stride + g * N;
+      for (int64_t p = 0; p < P; ++p) {
+        const float x = a.x[t * a.x_stride + h * P + p];
+        const float dt_x = dt * x;
+        float* S_row = S + p * N;
+        for (int64_t n = 0; n < N; ++n) S_row[n] = S_row[n] * decay + dt_x * B[n];
+
+        float lanes[kDotLanes] = {};
+        for (int64_t n = 0; n < N_lanes; n += kDotLanes)
+          for (int64_t k = 0; k < kDotLanes; ++k) lanes[k] += S_row[n + k] * C[n + k];
+        float sum = 0.0f;
+        for (int64_t k = 0; k < kDotLanes; ++k) sum += lanes[k];
+        for (int64_t n = N_lanes; n < N; ++n) sum += S_row[n] * C[n];
+        const float skip = a.D_has_hdim ? a.D[h * P + p] : a.D[h];
+        y[t * HP + h * P + p] = sum + skip * x;
+      }
+    }
+  }
+}
+
 void widen_bf16_scalar(const uint16_t* src, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(src[i]);
 }
@@ -100,8 +134,8 @@ void softplus_scalar(const float* x, int64_t n, float* out) {
 
 const CpuKernels kScalar{"scalar",          gemv_f32_scalar,       gemv_bf16_scalar,
                          gemv_f16_scalar,   nullptr,               selective_scan_scalar,
-                         widen_bf16_scalar, widen_f16_scalar,      exp_scalar,
-                         softplus_scalar};
+                         ssd_recurrent_heads_scalar,               widen_bf16_scalar,
+                         widen_f16_scalar,  exp_scalar,            softplus_scalar};
 
 const CpuKernels* choose_kernels() {
   auto available = available_cpu_kernels();

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "ops/selective_scan.h"
+#include "ops/ssd_scan.h"
 
 namespace mambacpp {
 
@@ -36,6 +37,10 @@ struct CpuKernels {
   // The Mamba-1 selective scan (see selective_scan.h) for channels [c_begin, c_end).
   void (*selective_scan_channels)(const SelectiveScanArgs& args, float* ssm_state, float* y,
                                   int64_t c_begin, int64_t c_end);
+
+  // The Mamba-2 recurrence (see ssd_scan.h) token by token for heads [h_begin, h_end).
+  void (*ssd_recurrent_heads)(const SsdScanArgs& args, float* ssm_state, float* y,
+                              int64_t h_begin, int64_t h_end);
 
   // out[i] = the bf16 or f16 value src[i] as an f32, for i < n. Widening is exact, so
   // every set gives the same bits (NaNs stay NaN, with any payload).

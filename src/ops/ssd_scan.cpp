@@ -8,6 +8,7 @@
 
 #include "mambacpp/error.h"
 #include "ops/blas.h"
+#include "ops/cpu_kernels.h"
 
 namespace mambacpp {
 
@@ -24,40 +25,6 @@ void add_skip(const SsdScanArgs& a, int64_t h_begin, int64_t h_end, float* y) {
     for (int64_t h = h_begin; h < h_end; ++h)
       for (int64_t p = 0; p < a.P; ++p)
         y[t * HP + h * a.P + p] += skip_weight(a, h, p) * a.x[t * a.x_stride + h * a.P + p];
-}
-
-// Lanes of the dot product S_row · C, summed separately so the compiler can vectorize it.
-constexpr int64_t kDotLanes = 8;
-
-// The recurrence for heads [h_begin, h_end), token by token.
-void recurrent_heads(const SsdScanArgs& a, int64_t h_begin, int64_t h_end, float* ssm_state,
-                     float* y) {
-  const int64_t P = a.P, N = a.N, HP = a.H * a.P, heads_per_group = a.H / a.G;
-  const int64_t N_lanes = N / kDotLanes * kDotLanes;
-  for (int64_t h = h_begin; h < h_end; ++h) {
-    const int64_t g = h / heads_per_group;
-    float* S = ssm_state + h * P * N;
-    for (int64_t t = 0; t < a.L; ++t) {
-      const float dt = a.dt[t * a.H + h];
-      const float decay = std::exp(dt * a.A[h]);
-      const float* B = a.B + t * a.bc_stride + g * N;
-      const float* C = a.C + t * a.bc_stride + g * N;
-      for (int64_t p = 0; p < P; ++p) {
-        const float x = a.x[t * a.x_stride + h * P + p];
-        const float dt_x = dt * x;
-        float* S_row = S + p * N;
-        for (int64_t n = 0; n < N; ++n) S_row[n] = S_row[n] * decay + dt_x * B[n];
-
-        float lanes[kDotLanes] = {};
-        for (int64_t n = 0; n < N_lanes; n += kDotLanes)
-          for (int64_t k = 0; k < kDotLanes; ++k) lanes[k] += S_row[n + k] * C[n + k];
-        float sum = 0.0f;
-        for (int64_t k = 0; k < kDotLanes; ++k) sum += lanes[k];
-        for (int64_t n = N_lanes; n < N; ++n) sum += S_row[n] * C[n];
-        y[t * HP + h * P + p] = sum + skip_weight(a, h, p) * x;
-      }
-    }
-  }
 }
 
 void check_args(const SsdScanArgs& a) {
@@ -159,8 +126,9 @@ void ssd_scan_reference(const SsdScanArgs& a, float* ssm_state, float* y) {
 
 void ssd_scan_recurrent(const SsdScanArgs& args, float* ssm_state, float* y, ThreadPool& pool) {
   check_args(args);
+  const CpuKernels& kernels = active_cpu_kernels();
   pool.parallel_for(args.H, 1, [&](int64_t h_begin, int64_t h_end) {
-    recurrent_heads(args, h_begin, h_end, ssm_state, y);
+    kernels.ssd_recurrent_heads(args, ssm_state, y, h_begin, h_end);
   });
 }
 

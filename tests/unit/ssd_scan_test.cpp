@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mambacpp/thread_pool.h"
+#include "ops/cpu_kernels.h"
 #include "ops/ssd_scan.h"
 
 namespace mambacpp {
@@ -154,6 +155,40 @@ TEST(SsdScan, RecurrentMatchesReference) {
   ssd_scan_recurrent(in.args(256), state_fast.data(), y_fast.data(), pool);
   expect_near_all(y_fast, y_ref, 1e-6, 1e-5, "y");
   expect_near_all(state_fast, state_ref, 1e-6, 1e-5, "state");
+}
+
+// Each kernel set's recurrence, on all heads and on a range of them, against the scalar
+// twin: state sizes below, at and past the vector widths (8, 16) and with a partial last
+// vector, and both shapes of D.
+TEST(SsdScan, EveryKernelSetMatchesReference) {
+  for (const CpuKernels* k : available_cpu_kernels())
+  for (int64_t N : {1, 8, 13, 16, 21, 128})
+  for (bool per_channel_D : {false, true}) {
+    const int64_t L = 3, H = 6, P = 5, G = 2;
+    ScanInputs in(L, H, P, G, N, 7, per_channel_D);
+    const std::vector<float> state_in = in.random_state(8);
+    std::vector<float> state_ref = state_in, y_ref(static_cast<size_t>(L * H * P));
+    ssd_scan_reference(in.args(256), state_ref.data(), y_ref.data());
+
+    std::vector<float> state_all = state_in, y_all(y_ref.size());
+    k->ssd_recurrent_heads(in.args(256), state_all.data(), y_all.data(), 0, H);
+    const std::string what = std::string(k->isa) + " N " + std::to_string(N);
+    expect_near_all(y_all, y_ref, 1e-6 * N, 1e-5, what + " y");
+    expect_near_all(state_all, state_ref, 1e-6, 1e-5, what + " state");
+
+    // Heads 2 and 3 only: their outputs and states match, the rest stay untouched.
+    std::vector<float> state_part = state_in, y_part(y_ref.size(), -5.0f);
+    k->ssd_recurrent_heads(in.args(256), state_part.data(), y_part.data(), 2, 4);
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = h * P * N; i < (h + 1) * P * N; ++i)
+        ASSERT_NEAR(state_part[i], h >= 2 && h < 4 ? state_ref[i] : state_in[i], 1e-5) << what;
+    for (int64_t t = 0; t < L; ++t)
+      for (int64_t i = 0; i < H * P; ++i) {
+        const int64_t h = i / P;
+        const float expected = h >= 2 && h < 4 ? y_ref[t * H * P + i] : -5.0f;
+        ASSERT_NEAR(y_part[t * H * P + i], expected, 1e-6 * N + 1e-5 * std::abs(expected)) << what;
+      }
+  }
 }
 
 // Scanning a prompt in two calls, the second starting from the first call's state, gives

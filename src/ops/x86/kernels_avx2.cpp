@@ -349,9 +349,48 @@ void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float
   }
 }
 
+// The Mamba-2 recurrence with each state row S[h, p, :] in vectors of 8 (the last one
+// partial): one multiply-add updates 8 states, and a second accumulates S · C.
+void ssd_recurrent_heads(const SsdScanArgs& a, float* ssm_state, float* y, int64_t h_begin,
+                         int64_t h_end) {
+  const int64_t P = a.P, N = a.N, HP = a.H * a.P, heads_per_group = a.H / a.G;
+  const int tail = static_cast<int>(N % 8);
+  for (int64_t h = h_begin; h < h_end; ++h) {
+    const int64_t g = h / heads_per_group;
+    float* S = ssm_state + h * P * N;
+    for (int64_t t = 0; t < a.L; ++t) {
+      const float dt = a.dt[t * a.H + h];
+      const __m256 decay = _mm256_set1_ps(::expf(dt * a.A[h]));
+      const float* B = a.B + t * a.bc_stride + g * N;
+      const float* C = a.C + t * a.bc_stride + g * N;
+      for (int64_t p = 0; p < P; ++p) {
+        const float x = a.x[t * a.x_stride + h * P + p];
+        const __m256 dt_x = _mm256_set1_ps(dt * x);
+        float* S_row = S + p * N;
+        __m256 acc = _mm256_setzero_ps();
+        int64_t n = 0;
+        for (; n + 8 <= N; n += 8) {
+          const __m256 s = _mm256_fmadd_ps(_mm256_loadu_ps(S_row + n), decay,
+                                           _mm256_mul_ps(dt_x, _mm256_loadu_ps(B + n)));
+          _mm256_storeu_ps(S_row + n, s);
+          acc = _mm256_fmadd_ps(s, _mm256_loadu_ps(C + n), acc);
+        }
+        if (tail > 0) {
+          const __m256 s = _mm256_fmadd_ps(load_lanes(S_row + n, tail), decay,
+                                           _mm256_mul_ps(dt_x, load_lanes(B + n, tail)));
+          store_lanes(S_row + n, s, tail);
+          acc = _mm256_fmadd_ps(s, load_lanes(C + n, tail), acc);
+        }
+        const float skip = a.D_has_hdim ? a.D[h * P + p] : a.D[h];
+        y[t * HP + h * P + p] = horizontal_sum(acc) + skip * x;
+      }
+    }
+  }
+}
+
 const CpuKernels kAvx2{"avx2",           gemv_f32,        gemv_bf16,    gemv_f16,
-                       nullptr,         selective_scan_channels, widen_bf16_array, widen_f16_array, exp_f32,
-                       softplus_f32};
+                       nullptr,         selective_scan_channels,      ssd_recurrent_heads,
+                       widen_bf16_array, widen_f16_array, exp_f32,    softplus_f32};
 
 }  // namespace
 

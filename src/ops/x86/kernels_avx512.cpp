@@ -291,6 +291,45 @@ void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float
   }
 }
 
+// The Mamba-2 recurrence with each state row S[h, p, :] in vectors of 16 (the last one
+// masked): one multiply-add updates 16 states, and a second accumulates S · C.
+void ssd_recurrent_heads(const SsdScanArgs& a, float* ssm_state, float* y, int64_t h_begin,
+                         int64_t h_end) {
+  const int64_t P = a.P, N = a.N, HP = a.H * a.P, heads_per_group = a.H / a.G;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (N % 16)) - 1);
+  for (int64_t h = h_begin; h < h_end; ++h) {
+    const int64_t g = h / heads_per_group;
+    float* S = ssm_state + h * P * N;
+    for (int64_t t = 0; t < a.L; ++t) {
+      const float dt = a.dt[t * a.H + h];
+      const __m512 decay = _mm512_set1_ps(::expf(dt * a.A[h]));
+      const float* B = a.B + t * a.bc_stride + g * N;
+      const float* C = a.C + t * a.bc_stride + g * N;
+      for (int64_t p = 0; p < P; ++p) {
+        const float x = a.x[t * a.x_stride + h * P + p];
+        const __m512 dt_x = _mm512_set1_ps(dt * x);
+        float* S_row = S + p * N;
+        __m512 acc = _mm512_setzero_ps();
+        int64_t n = 0;
+        for (; n + 16 <= N; n += 16) {
+          const __m512 s = _mm512_fmadd_ps(_mm512_loadu_ps(S_row + n), decay,
+                                           _mm512_mul_ps(dt_x, _mm512_loadu_ps(B + n)));
+          _mm512_storeu_ps(S_row + n, s);
+          acc = _mm512_fmadd_ps(s, _mm512_loadu_ps(C + n), acc);
+        }
+        if (n < N) {
+          const __m512 s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, S_row + n), decay,
+                                           _mm512_mul_ps(dt_x, _mm512_maskz_loadu_ps(tail, B + n)));
+          _mm512_mask_storeu_ps(S_row + n, tail, s);
+          acc = _mm512_fmadd_ps(s, _mm512_maskz_loadu_ps(tail, C + n), acc);
+        }
+        const float skip = a.D_has_hdim ? a.D[h * P + p] : a.D[h];
+        y[t * HP + h * P + p] = _mm512_reduce_add_ps(acc) + skip * x;
+      }
+    }
+  }
+}
+
 void softplus_f32(const float* x, int64_t n, float* out) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, softplus_vector(_mm512_loadu_ps(x + i)));
@@ -300,8 +339,9 @@ void softplus_f32(const float* x, int64_t n, float* out) {
   }
 }
 
-const CpuKernels kAvx512{"avx512", gemv_f32, gemv_bf16, gemv_f16, nullptr, selective_scan_channels,
-                          widen_bf16_array, widen_f16_array, exp_f32, softplus_f32};
+const CpuKernels kAvx512{"avx512",        gemv_f32,         gemv_bf16, gemv_f16,
+                          nullptr,         selective_scan_channels,    ssd_recurrent_heads,
+                          widen_bf16_array, widen_f16_array, exp_f32,  softplus_f32};
 
 }  // namespace
 
