@@ -62,10 +62,13 @@ void Mamba1Mixer::run(const float* u, int64_t L, std::span<const Segment> segmen
 
   // x~ = silu(conv1d(x)) [L, E], continuing each segment's raw-x window in conv_state [E, K]
   float* x_conv = scratch.take<float>(L * E);
-  for (const Segment& s : segments)
-    causal_conv1d(xz + s.row_begin * 2 * E, 2 * E, s.n_rows, E, d_conv_, conv_weight_.data(),
-                  data_or_null(conv_bias_values_), s.state->conv_state.data(), /*apply_silu=*/true,
-                  x_conv + s.row_begin * E, pool);
+  ConvSegment* convs = scratch.take<ConvSegment>(segments.size());
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const Segment& s = segments[i];
+    convs[i] = {xz + s.row_begin * 2 * E, s.n_rows, s.state->conv_state.data(), x_conv + s.row_begin * E};
+  }
+  causal_conv1d_many({convs, segments.size()}, 2 * E, E, d_conv_, conv_weight_.data(),
+                     data_or_null(conv_bias_values_), /*apply_silu=*/true, pool);
 
   // [δ | B | C] = x_proj(x~): x_dbl [L, R + 2N]
   float* x_dbl = scratch.take<float>(L * (R + 2 * N));

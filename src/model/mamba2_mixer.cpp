@@ -80,11 +80,14 @@ void Mamba2Mixer::run(const float* u, int64_t L, std::span<const Segment> segmen
 
   // xBC~ = silu(conv1d(xBC)) [L, conv_channels], continuing each segment's raw-xBC window
   float* xbc = scratch.take<float>(L * conv_channels_);
-  for (const Segment& s : segments)
-    causal_conv1d(zxbcdt + s.row_begin * W + xbc_offset, W, s.n_rows, conv_channels_,
-                  d_conv_, conv_weight_.data(), data_or_null(conv_bias_values_),
-                  s.state->conv_state.data(), /*apply_silu=*/true,
-                  xbc + s.row_begin * conv_channels_, pool);
+  ConvSegment* convs = scratch.take<ConvSegment>(segments.size());
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const Segment& s = segments[i];
+    convs[i] = {zxbcdt + s.row_begin * W + xbc_offset, s.n_rows, s.state->conv_state.data(),
+                xbc + s.row_begin * conv_channels_};
+  }
+  causal_conv1d_many({convs, segments.size()}, W, conv_channels_, d_conv_, conv_weight_.data(),
+                     data_or_null(conv_bias_values_), /*apply_silu=*/true, pool);
 
   // Δ = clamp(softplus(dt + dt_bias), dt_limit) [L, H]
   float* dt = scratch.take<float>(L * H);

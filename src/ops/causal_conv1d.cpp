@@ -14,54 +14,80 @@ namespace {
 // handing it to another thread.
 constexpr int64_t kChannelGrain = 64;
 constexpr int64_t kMinWorkPerThread = 16384;
-}  // namespace
 
 // Works on blocks of channels with the channel index innermost, so every inner loop
 // runs over contiguous memory. `window` [K - 1 + L, block] is the state's K - 1 newest
 // inputs followed by the new ones, and `taps` [K, block] is the weight transposed.
+void conv_channels(const ConvSegment& seg, int64_t x_stride, int64_t C, int64_t K,
+                   const float* weight, const float* bias, bool apply_silu, int64_t c_begin,
+                   int64_t c_end) {
+  const int64_t L = seg.L, width = c_end - c_begin;
+  const float* x = seg.x;
+  float* conv_state = seg.conv_state;
+  float* out = seg.out;
+  ScratchFrame scratch;
+  float* window = scratch.take<float>((K - 1 + L) * width);
+  float* taps = scratch.take<float>(K * width);
+
+  for (int64_t j = 0; j < width; ++j) {
+    const int64_t c = c_begin + j;
+    for (int64_t k = 0; k < K; ++k) taps[k * width + j] = weight[c * K + k];
+    for (int64_t k = 1; k < K; ++k) window[(k - 1) * width + j] = conv_state[c * K + k];
+  }
+  for (int64_t t = 0; t < L; ++t)
+    std::copy(x + t * x_stride + c_begin, x + t * x_stride + c_end, window + (K - 1 + t) * width);
+
+  // out[t, c] = bias[c] + sum_k taps[k, c] * window[t + k, c]
+  for (int64_t t = 0; t < L; ++t) {
+    float* row = out + t * C + c_begin;
+    for (int64_t j = 0; j < width; ++j) row[j] = bias ? bias[c_begin + j] : 0.0f;
+    for (int64_t k = 0; k < K; ++k) {
+      const float* w = taps + k * width;
+      const float* in = window + (t + k) * width;
+      for (int64_t j = 0; j < width; ++j) row[j] += w[j] * in[j];
+    }
+    if (apply_silu)
+      for (int64_t j = 0; j < width; ++j) row[j] = silu(row[j]);
+  }
+
+  // The new state is the last K inputs, oldest first.
+  for (int64_t j = 0; j < width; ++j) {
+    const int64_t c = c_begin + j;
+    for (int64_t k = 0; k < K; ++k) {
+      int64_t pos = L + k;  // index into [state's K columns, then L inputs]
+      conv_state[c * K + k] = pos < K ? conv_state[c * K + pos] : window[(pos - 1) * width + j];
+    }
+  }
+}
+
+}  // namespace
+
+void causal_conv1d_many(std::span<const ConvSegment> segments, int64_t x_stride, int64_t C,
+                        int64_t K, const float* weight, const float* bias, bool apply_silu,
+                        ThreadPool& pool) {
+  if (segments.empty()) return;
+  int64_t max_L = 1;
+  for (const ConvSegment& s : segments) max_L = std::max(max_L, s.L);
+  const int64_t grain = (std::max(kChannelGrain, kMinWorkPerThread / (max_L * K)) + kChannelGrain - 1) /
+                        kChannelGrain * kChannelGrain;
+
+  // Item i is channel i % C of segment i / C; a range may span several segments.
+  const int64_t n_items = static_cast<int64_t>(segments.size()) * C;
+  pool.parallel_for(n_items, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end;) {
+      const int64_t s = i / C, c_begin = i % C;
+      const int64_t c_end = std::min(C, c_begin + (end - i));
+      conv_channels(segments[s], x_stride, C, K, weight, bias, apply_silu, c_begin, c_end);
+      i += c_end - c_begin;
+    }
+  });
+}
+
 void causal_conv1d(const float* x, int64_t x_stride, int64_t L, int64_t C, int64_t K,
                    const float* weight, const float* bias, float* conv_state, bool apply_silu,
                    float* out, ThreadPool& pool) {
-  const int64_t work_per_channel = std::max<int64_t>(1, L * K);
-  const int64_t grain = (std::max(kChannelGrain, kMinWorkPerThread / work_per_channel) + kChannelGrain - 1) /
-                        kChannelGrain * kChannelGrain;
-  pool.parallel_for(C, grain, [&](int64_t c_begin, int64_t c_end) {
-    const int64_t width = c_end - c_begin;
-    ScratchFrame scratch;
-    float* window = scratch.take<float>((K - 1 + L) * width);
-    float* taps = scratch.take<float>(K * width);
-
-    for (int64_t j = 0; j < width; ++j) {
-      const int64_t c = c_begin + j;
-      for (int64_t k = 0; k < K; ++k) taps[k * width + j] = weight[c * K + k];
-      for (int64_t k = 1; k < K; ++k) window[(k - 1) * width + j] = conv_state[c * K + k];
-    }
-    for (int64_t t = 0; t < L; ++t)
-      std::copy(x + t * x_stride + c_begin, x + t * x_stride + c_end,
-                window + (K - 1 + t) * width);
-
-    // out[t, c] = bias[c] + sum_k taps[k, c] * window[t + k, c]
-    for (int64_t t = 0; t < L; ++t) {
-      float* row = out + t * C + c_begin;
-      for (int64_t j = 0; j < width; ++j) row[j] = bias ? bias[c_begin + j] : 0.0f;
-      for (int64_t k = 0; k < K; ++k) {
-        const float* w = taps + k * width;
-        const float* in = window + (t + k) * width;
-        for (int64_t j = 0; j < width; ++j) row[j] += w[j] * in[j];
-      }
-      if (apply_silu)
-        for (int64_t j = 0; j < width; ++j) row[j] = silu(row[j]);
-    }
-
-    // The new state is the last K inputs, oldest first.
-    for (int64_t j = 0; j < width; ++j) {
-      const int64_t c = c_begin + j;
-      for (int64_t k = 0; k < K; ++k) {
-        int64_t pos = L + k;  // index into [state's K columns, then L inputs]
-        conv_state[c * K + k] = pos < K ? conv_state[c * K + pos] : window[(pos - 1) * width + j];
-      }
-    }
-  });
+  const ConvSegment segment{x, L, conv_state, out};
+  causal_conv1d_many({&segment, 1}, x_stride, C, K, weight, bias, apply_silu, pool);
 }
 
 }  // namespace mambacpp

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "mambacpp/thread_pool.h"
 
@@ -17,5 +18,20 @@ namespace mambacpp {
 void causal_conv1d(const float* x, int64_t x_stride, int64_t L, int64_t C, int64_t K,
                    const float* weight, const float* bias, float* conv_state, bool apply_silu,
                    float* out, ThreadPool& pool);
+
+// One sequence's tokens for causal_conv1d_many: x [L, C] (row stride shared by all
+// segments), its conv_state [C, K] and out [L, C].
+struct ConvSegment {
+  const float* x;
+  int64_t L;
+  float* conv_state;
+  float* out;
+};
+
+// causal_conv1d for several sequences in one pass over the pool, as a decode step of a
+// batch needs: each segment continues its own conv_state.
+void causal_conv1d_many(std::span<const ConvSegment> segments, int64_t x_stride, int64_t C,
+                        int64_t K, const float* weight, const float* bias, bool apply_silu,
+                        ThreadPool& pool);
 
 }  // namespace mambacpp

@@ -55,6 +55,35 @@ TEST(CausalConv1d, MatchesHandComputedWindowAndState) {
   EXPECT_FLOAT_EQ(state[2], 4);
 }
 
+// Two sequences of different lengths in one call give what one call each gives, with
+// enough channels (4000 items, grain 1408) that a thread's range crosses into the second.
+TEST(CausalConv1d, SeveralSegmentsEqualOneCallEach) {
+  ThreadPool pool(2);
+  const int64_t C = 2000, K = 4, stride = C + 3;
+  const int64_t lengths[] = {3, 1};
+  std::vector<float> x(static_cast<size_t>(4 * stride)), weight(C * K), bias(C);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+  for (size_t i = 0; i < weight.size(); ++i) weight[i] = std::cos(0.11f * static_cast<float>(i));
+  for (size_t i = 0; i < bias.size(); ++i) bias[i] = 0.01f * static_cast<float>(i);
+
+  std::vector<float> state_init(C * K);
+  for (size_t i = 0; i < state_init.size(); ++i) state_init[i] = 0.5f - 0.003f * static_cast<float>(i);
+  std::vector<float> states_many[2] = {state_init, state_init}, states_one[2] = {state_init, state_init};
+  std::vector<float> out_many(4 * C), out_one(4 * C);
+
+  ConvSegment segments[2] = {{x.data(), lengths[0], states_many[0].data(), out_many.data()},
+                             {x.data() + 3 * stride, lengths[1], states_many[1].data(), out_many.data() + 3 * C}};
+  causal_conv1d_many(segments, stride, C, K, weight.data(), bias.data(), true, pool);
+  causal_conv1d(x.data(), stride, lengths[0], C, K, weight.data(), bias.data(), states_one[0].data(), true,
+                out_one.data(), pool);
+  causal_conv1d(x.data() + 3 * stride, stride, lengths[1], C, K, weight.data(), bias.data(),
+                states_one[1].data(), true, out_one.data() + 3 * C, pool);
+
+  EXPECT_EQ(out_many, out_one);
+  EXPECT_EQ(states_many[0], states_one[0]);
+  EXPECT_EQ(states_many[1], states_one[1]);
+}
+
 // One channel, one state entry, two tokens, computed by hand from the recurrence.
 TEST(SelectiveScan, MatchesHandComputedRecurrence) {
   ThreadPool pool(1);
