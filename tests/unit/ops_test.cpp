@@ -55,6 +55,38 @@ TEST(CausalConv1d, MatchesHandComputedWindowAndState) {
   EXPECT_FLOAT_EQ(state[2], 4);
 }
 
+// A decode step takes its own one-token path. Feeding the prompt one token at a time must
+// give the whole-prompt outputs and state bit for bit, and the hand-computed values above.
+TEST(CausalConv1d, OneTokenAtATimeEqualsWholePrompt) {
+  ThreadPool pool(2);
+  const int64_t L = 5, C = 70, K = 4;
+  std::vector<float> x(L * C), weight(C * K), bias(C);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.53f * static_cast<float>(i));
+  for (size_t i = 0; i < weight.size(); ++i) weight[i] = std::cos(0.29f * static_cast<float>(i));
+  for (size_t i = 0; i < bias.size(); ++i) bias[i] = 0.02f * static_cast<float>(i);
+
+  std::vector<float> state_whole(C * K, 0.25f), state_steps = state_whole;
+  std::vector<float> out_whole(L * C), out_steps(L * C);
+  causal_conv1d(x.data(), C, L, C, K, weight.data(), bias.data(), state_whole.data(), true,
+                out_whole.data(), pool);
+  for (int64_t t = 0; t < L; ++t)
+    causal_conv1d(x.data() + t * C, C, 1, C, K, weight.data(), bias.data(), state_steps.data(),
+                  true, out_steps.data() + t * C, pool);
+  EXPECT_EQ(out_steps, out_whole);
+  EXPECT_EQ(state_steps, state_whole);
+
+  const float x1[] = {1, 2, 3, 4};
+  const float w1[] = {0.5f, -1, 2};
+  const float b1[] = {0.25f};
+  float state1[3] = {0, 0, 0};
+  float out1[4];
+  for (int t = 0; t < 4; ++t) causal_conv1d(x1 + t, 1, 1, 1, 3, w1, b1, state1, false, out1 + t, pool);
+  EXPECT_FLOAT_EQ(out1[2], 0.25f + 0.5f * 1 - 1 * 2 + 2 * 3);
+  EXPECT_FLOAT_EQ(out1[3], 0.25f + 0.5f * 2 - 1 * 3 + 2 * 4);
+  EXPECT_FLOAT_EQ(state1[0], 2);
+  EXPECT_FLOAT_EQ(state1[2], 4);
+}
+
 // Two sequences of different lengths in one call give what one call each gives, with
 // enough channels (4000 items, grain 1408) that a thread's range crosses into the second.
 TEST(CausalConv1d, SeveralSegmentsEqualOneCallEach) {
