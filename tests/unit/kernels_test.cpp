@@ -324,10 +324,11 @@ SelectiveScanArgs random_scan(int64_t L, int64_t E, int64_t N,
   return a;
 }
 
+// L = 1 is a decode step, which some sets run on a path of its own.
 TEST(SelectiveScanKernel, EverySetMatchesScalar) {
+  for (int64_t L : {1, 9})
   for (int64_t E : {7, 37})
   for (int64_t N : {1, 5, 8, 16, 17, 33}) {
-    const int64_t L = 9;
     std::vector<std::vector<float>> keep;
     SelectiveScanArgs a = random_scan(L, E, N, keep);
     std::vector<float> h0 = random_floats(E * N, 18);
@@ -339,18 +340,18 @@ TEST(SelectiveScanKernel, EverySetMatchesScalar) {
       k->selective_scan_channels(a, h.data(), y.data(), 0, E);
       for (int64_t i = 0; i < L * E; ++i)
         ASSERT_NEAR(y[i], y_expected[i], 1e-5 + 1e-5 * std::abs(y_expected[i]))
-            << k->isa << " N " << N;
+            << k->isa << " L " << L << " N " << N;
       for (int64_t i = 0; i < E * N; ++i)
         ASSERT_NEAR(h[i], h_expected[i], 1e-5 + 1e-5 * std::abs(h_expected[i]))
-            << k->isa << " N " << N;
+            << k->isa << " L " << L << " N " << N;
 
       // Two calls over [0, 3) and [3, E), split the way threads split the channels, give
       // the same bits as one call, because no channel's result depends on its block start.
       std::vector<float> h_split = h0, y_split(L * E);
       k->selective_scan_channels(a, h_split.data(), y_split.data(), 0, 3);
       k->selective_scan_channels(a, h_split.data(), y_split.data(), 3, E);
-      EXPECT_EQ(y_split, y) << k->isa << " N " << N;
-      EXPECT_EQ(h_split, h) << k->isa << " N " << N;
+      EXPECT_EQ(y_split, y) << k->isa << " L " << L << " N " << N;
+      EXPECT_EQ(h_split, h) << k->isa << " L " << L << " N " << N;
     }
   }
 }

@@ -275,8 +275,54 @@ void scan_per_channel(const SelectiveScanArgs& a, float* ssm_state, float* y, in
   }
 }
 
+// One token (a decode step) for 16 channels at a time: softplus, the gate and the output
+// are vectors over the channels, and each channel's state row is updated in place,
+// 16 states per vector, so the state needs no gather or scatter.
+void scan_one_token(const SelectiveScanArgs& a, float* ssm_state, float* y, int64_t c_begin,
+                    int64_t c_end) {
+  const int64_t N = a.N;
+  const __mmask16 state_tail = static_cast<__mmask16>((1u << (N % 16)) - 1);
+  for (int64_t c0 = c_begin; c0 < c_end; c0 += 16) {
+    const int width = static_cast<int>(std::min<int64_t>(16, c_end - c0));
+    const __mmask16 mask = static_cast<__mmask16>((1u << width) - 1);
+    const __m512 x = _mm512_maskz_loadu_ps(mask, a.x + c0);
+    const __m512 dt = softplus_vector(
+        _mm512_add_ps(_mm512_maskz_loadu_ps(mask, a.delta + c0), _mm512_maskz_loadu_ps(mask, a.delta_bias + c0)));
+    alignas(64) float dt_lanes[16], dt_x_lanes[16], out_lanes[16] = {};
+    _mm512_store_ps(dt_lanes, dt);
+    _mm512_store_ps(dt_x_lanes, _mm512_mul_ps(dt, x));
+
+    for (int j = 0; j < width; ++j) {
+      float* h = ssm_state + (c0 + j) * N;
+      const float* A = a.A + (c0 + j) * N;
+      const __m512 dt_j = _mm512_set1_ps(dt_lanes[j]);
+      const __m512 dt_x_j = _mm512_set1_ps(dt_x_lanes[j]);
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t n = 0; n < N; n += 16) {
+        const __mmask16 m = N - n >= 16 ? static_cast<__mmask16>(0xffff) : state_tail;
+        const __m512 dA = exp_vector(_mm512_mul_ps(dt_j, _mm512_maskz_loadu_ps(m, A + n)));
+        const __m512 h_n = _mm512_fmadd_ps(dA, _mm512_maskz_loadu_ps(m, h + n),
+                                           _mm512_mul_ps(dt_x_j, _mm512_maskz_loadu_ps(m, a.B + n)));
+        _mm512_mask_storeu_ps(h + n, m, h_n);
+        acc = _mm512_fmadd_ps(h_n, _mm512_maskz_loadu_ps(m, a.C + n), acc);
+      }
+      out_lanes[j] = _mm512_reduce_add_ps(acc);
+    }
+
+    const __m512 D = _mm512_maskz_loadu_ps(mask, a.D + c0);
+    const __m512 out = _mm512_fmadd_ps(D, x, _mm512_load_ps(out_lanes));
+    const __m512 z = _mm512_maskz_loadu_ps(mask, a.z + c0);
+    const __m512 gate = _mm512_div_ps(z, _mm512_add_ps(_mm512_set1_ps(1.0f), exp_vector(_mm512_sub_ps(_mm512_setzero_ps(), z))));
+    _mm512_mask_storeu_ps(y + c0, mask, _mm512_mul_ps(out, gate));
+  }
+}
+
 void selective_scan_channels(const SelectiveScanArgs& a, float* ssm_state, float* y,
                              int64_t c_begin, int64_t c_end) {
+  if (a.L == 1) {
+    scan_one_token(a, ssm_state, y, c_begin, c_end);
+    return;
+  }
   if (a.N != 16 && a.N != 8) {
     scan_per_channel(a, ssm_state, y, c_begin, c_end);
     return;
