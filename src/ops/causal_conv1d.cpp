@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "ops/activations.h"
+#include "ops/silu.h"
 #include "ops/scratch.h"
 
 namespace mambacpp {
@@ -31,11 +31,12 @@ void conv_channels_one_token(const ConvSegment& seg, int64_t K, const float* wei
     float sum = bias ? bias[c] : 0.0f;
     for (int64_t k = 0; k + 1 < K; ++k) sum += taps[k] * window[k + 1];
     sum += taps[K - 1] * x;
-    seg.out[c] = apply_silu ? silu(sum) : sum;
+    seg.out[c] = sum;
 
     for (int64_t k = 0; k + 1 < K; ++k) window[k] = window[k + 1];
     window[K - 1] = x;
   }
+  if (apply_silu) silu_in_place(seg.out + c_begin, c_end - c_begin);
 }
 
 void conv_channels(const ConvSegment& seg, int64_t x_stride, int64_t C, int64_t K,
@@ -70,8 +71,7 @@ void conv_channels(const ConvSegment& seg, int64_t x_stride, int64_t C, int64_t 
       const float* in = window + (t + k) * width;
       for (int64_t j = 0; j < width; ++j) row[j] += w[j] * in[j];
     }
-    if (apply_silu)
-      for (int64_t j = 0; j < width; ++j) row[j] = silu(row[j]);
+    if (apply_silu) silu_in_place(row, width);
   }
 
   // The new state is the last K inputs, oldest first.

@@ -4,6 +4,7 @@
 
 #include "mambacpp/error.h"
 #include "ops/activations.h"
+#include "ops/silu.h"
 
 namespace mambacpp {
 
@@ -19,8 +20,7 @@ void normalize_rows(float* y, const float* z, int64_t z_stride, int64_t row_begi
   for (int64_t m = row_begin; m < row_end; ++m) {
     float* row = y + m * D;
     const float* gate = z + m * z_stride;
-    if (!norm_before_gate)
-      for (int64_t d = 0; d < D; ++d) row[d] *= silu(gate[d]);
+    if (!norm_before_gate) multiply_by_silu(row, gate, D);
 
     for (int64_t g = 0; g < groups; ++g) {
       float* v = row + g * group_size;
@@ -32,8 +32,7 @@ void normalize_rows(float* y, const float* z, int64_t z_stride, int64_t row_begi
       for (int64_t d = 0; d < group_size; ++d) v[d] = v[d] * inv_rms * w[d];
     }
 
-    if (norm_before_gate)
-      for (int64_t d = 0; d < D; ++d) row[d] *= silu(gate[d]);
+    if (norm_before_gate) multiply_by_silu(row, gate, D);
   }
 }
 

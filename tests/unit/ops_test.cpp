@@ -12,6 +12,7 @@
 #include "ops/causal_conv1d.h"
 #include "ops/rms_norm.h"
 #include "ops/selective_scan.h"
+#include "ops/silu.h"
 
 namespace mambacpp {
 namespace {
@@ -34,6 +35,23 @@ TEST(RmsNorm, MatchesDefinition) {
   EXPECT_FLOAT_EQ(y[1], -2 * inv0 * 0.5f);
   EXPECT_FLOAT_EQ(y[2], 3 * inv0 * 2);
   EXPECT_FLOAT_EQ(y[4], 4 * inv1 * 0.5f);
+}
+
+// The vector silu over more than one 256-value chunk, against silu() with std::exp.
+TEST(Activations, SiluInPlaceAndGateMatchDefinition) {
+  const int64_t n = 600;
+  std::vector<float> v(n), gate(n), row(n, 1.5f);
+  for (int64_t i = 0; i < n; ++i) {
+    v[i] = -30.0f + 0.1f * static_cast<float>(i);
+    gate[i] = 25.0f - 0.09f * static_cast<float>(i);
+  }
+  std::vector<float> v_silu = v;
+  silu_in_place(v_silu.data(), n);
+  multiply_by_silu(row.data(), gate.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_NEAR(v_silu[i], silu(v[i]), 1e-6 * std::abs(silu(v[i])) + 1e-30) << "v " << v[i];
+    EXPECT_NEAR(row[i], 1.5f * silu(gate[i]), 2e-6 * std::abs(silu(gate[i])) + 1e-30) << "gate " << gate[i];
+  }
 }
 
 // One channel, K = 3: out_t = b + w0 x_{t-2} + w1 x_{t-1} + w2 x_t with zeros before t = 0,
