@@ -21,7 +21,15 @@ static bool cpu_has_f16c() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
 }
+
+// AVX512_BF16, CPUID leaf 7 sub-leaf 1, EAX bit 5 (not known to GCC 12's
+// __builtin_cpu_supports).
+static bool cpu_has_avx512_bf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)) != 0;
+}
 const CpuKernels& cpu_kernels_avx512();
+const CpuKernels& cpu_kernels_avx512bf16();
 bool amx_usable();
 const CpuKernels& cpu_kernels_amx();
 #endif
@@ -135,7 +143,8 @@ void softplus_scalar(const float* x, int64_t n, float* out) {
 const CpuKernels kScalar{"scalar",          gemv_f32_scalar,       gemv_bf16_scalar,
                          gemv_f16_scalar,   nullptr,               selective_scan_scalar,
                          ssd_recurrent_heads_scalar,               widen_bf16_scalar,
-                         widen_f16_scalar,  exp_scalar,            softplus_scalar};
+                         widen_f16_scalar,  exp_scalar,            softplus_scalar,
+                         false};
 
 const CpuKernels* choose_kernels() {
   auto available = available_cpu_kernels();
@@ -168,6 +177,8 @@ std::vector<const CpuKernels*> available_cpu_kernels() {
     out.push_back(&cpu_kernels_avx2());
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
     out.push_back(&cpu_kernels_avx512());
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && cpu_has_avx512_bf16())
+    out.push_back(&cpu_kernels_avx512bf16());
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && amx_usable())
     out.push_back(&cpu_kernels_amx());
 #endif

@@ -54,6 +54,10 @@ struct CpuKernels {
   // out[i] = softplus(x[i]) (PyTorch's, threshold 20) for i < n. The fast sets are within
   // 1e-6 relative of the scalar set's log1p(exp(x)) for x >= -87, and below 2e-38 under it.
   void (*softplus_f32)(const float* x, int64_t n, float* out);
+
+  // Whether matmul_bf16 beats widening bf16 weights to f32 for sgemm at prefill sizes
+  // (AMX). Where it does not, linear() uses matmul_bf16 only for decode-sized row counts.
+  bool matmul_bf16_for_prefill;
 };
 
 // The plain C++ kernels every other set is tested against.
@@ -67,7 +71,7 @@ void matmul_bf16_reference(const uint16_t* W, const float* x, int64_t cols, int6
 std::vector<const CpuKernels*> available_cpu_kernels();
 
 // The fastest set this CPU runs, chosen once at first use. The environment variable
-// MAMBACPP_ISA (scalar, avx2, avx512, amx) picks another available one, for tests and
+// MAMBACPP_ISA (scalar, avx2, avx512, avx512bf16, amx) picks another available one, for tests and
 // comparisons.
 const CpuKernels& active_cpu_kernels();
 

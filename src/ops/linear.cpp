@@ -100,9 +100,15 @@ void gemm(const float* x, int64_t M, const Matrix& W, float* y, ThreadPool& pool
   pool.parallel_for(W.rows, grain, [&](int64_t r0, int64_t r1) { gemm_slice(x, M, W, r0, r1, y); });
 }
 
-// bf16 weights on a set with a bf16 matrix unit: every batch size runs the same kernel,
-// so a sequence's results never depend on its batch. Threads take whole 32-row blocks
-// (the kernel's two 16-row tiles).
+// Whether linear() sends this product to the set's matmul_bf16 (x rounded to bf16).
+bool uses_bf16_product(const CpuKernels& k, const Matrix& W, int64_t M) {
+  return W.dtype == DType::BF16 && k.matmul_bf16 != nullptr &&
+         (M <= kMaxGemvVectors || k.matmul_bf16_for_prefill);
+}
+
+// bf16 weights on a set with a bf16 product: every decode batch size runs the same
+// kernel, so a sequence's results never depend on its batch. Threads take whole 32-row
+// blocks (the AMX kernel's two 16-row tiles).
 void matmul_bf16(const CpuKernels& k, const float* x, int64_t M, const Matrix& W, float* y,
                  ThreadPool& pool) {
   const auto* w = static_cast<const uint16_t*>(W.data);
@@ -120,7 +126,7 @@ void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float
             ThreadPool& pool) {
   if (M <= 0 || W.rows == 0) return;
   const CpuKernels& k = active_cpu_kernels();
-  if (W.dtype == DType::BF16 && k.matmul_bf16 != nullptr) {
+  if (uses_bf16_product(k, W, M)) {
     matmul_bf16(k, x, M, W, y, pool);
   } else if (M <= kMaxGemvVectors) {
     gemv(x, M, W, y, pool);
@@ -131,7 +137,7 @@ void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float
 }
 
 void linear_reference(const float* x, int64_t M, const Matrix& W, const float* bias, float* y) {
-  if (W.dtype == DType::BF16 && active_cpu_kernels().matmul_bf16 != nullptr) {
+  if (uses_bf16_product(active_cpu_kernels(), W, M)) {
     matmul_bf16_reference(static_cast<const uint16_t*>(W.data), x, W.cols, 0, W.rows, y, M, W.rows);
   } else {
     gemv_rows(cpu_kernels_scalar(), W, x, M, 0, W.rows, y);

@@ -12,8 +12,9 @@ namespace mambacpp {
 // matrix-vector kernels split by weight rows over the pool, so each row of y is the same
 // whatever M is. More rows (prefill) run OpenBLAS sgemm on slices of the weight rows,
 // one per pool thread, on bf16/f16 weights after widening blocks of rows to f32.
-// On a CPU whose kernel set has a bf16 matrix unit (AMX), bf16 weights take that unit at
-// every M instead, with x rounded to bf16 and f32 accumulation.
+// On a CPU whose kernel set has a bf16 product (AVX-512 BF16, AMX), bf16 weights take it
+// instead, with x rounded to bf16 and f32 accumulation: at every M with AMX, and up to
+// 16 rows with AVX-512 BF16.
 // `bias` may be null. x and y must not overlap.
 void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float* y,
             ThreadPool& pool);

@@ -7,11 +7,10 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "ops/cpu_kernels.h"
+#include "ops/x86/bf16_inputs.h"
 
 namespace mambacpp {
 
@@ -27,26 +26,6 @@ namespace {
 constexpr int kTileRows = 16;
 constexpr int kTileK = 32;
 constexpr int kTileBytes = 1024;
-
-// File-local helpers rather than std templates: a template instantiated here with the
-// wider instruction sets could be linked into code that runs on any CPU.
-inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// A buffer grown as needed and kept between calls, one per thread.
-struct TileBuffer {
-  uint16_t* data = nullptr;
-  size_t capacity = 0;
-  ~TileBuffer() { std::free(data); }
-  uint16_t* reserve(size_t n) {
-    if (n > capacity) {
-      std::free(data);
-      data = static_cast<uint16_t*>(std::aligned_alloc(64, (n * sizeof(uint16_t) + 63) / 64 * 64));
-      if (data == nullptr) throw std::bad_alloc();
-      capacity = n;
-    }
-    return data;
-  }
-};
 
 struct TileConfig {
   uint8_t palette = 1;
@@ -65,17 +44,6 @@ void load_tile_config() {
   _tile_loadconfig(&config);
 }
 
-// Rounds 16 f32 to bf16 (nearest, ties to even), into the low halves of 16 lanes. A NaN
-// keeps its top half with the quiet bit set, as f32_to_bf16() does.
-inline __m512i round_to_bf16(__m512 v) {
-  const __m512i bits = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  const __m512i rounded =
-      _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-  const __m512i quiet_nan = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
-  return _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), rounded, quiet_nan);
-}
-
 // x (n_x rows of `cols` f32) rounded to bf16 and laid out as input tiles:
 // tile (m_block, k_block) starts at (m_block * k_blocks + k_block) * 512 uint16, and holds
 // at [pair][vector][0..1] the elements 2 * pair and 2 * pair + 1 of that k block.
@@ -89,21 +57,9 @@ void pack_inputs(const float* x, int64_t cols, int64_t n_x, int64_t k_blocks, ui
     uint32_t* block_base =
         reinterpret_cast<uint32_t*>(packed) + (m / kTileRows) * k_blocks * 256 + m % kTileRows;
     for (int64_t kb = 0; kb < k_blocks; ++kb) {
-      const int64_t k0 = kb * kTileK;
-      const int64_t left = min_i64(kTileK, cols - k0);
-      __mmask16 lo_mask = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
-      __mmask16 hi_mask = left >= 32 ? 0xffff
-                          : left > 16 ? static_cast<__mmask16>((1u << (left - 16)) - 1)
-                                      : 0;
-      __m512i lo = round_to_bf16(_mm512_maskz_loadu_ps(lo_mask, row + k0));
-      __m512i hi = round_to_bf16(_mm512_maskz_loadu_ps(hi_mask, row + k0 + 16));
-      // Lane p of `pairs` = element 2p in its low half and 2p + 1 in its high half.
-      __m512i words = _mm512_permutex2var_epi16(
-          lo, _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32,
-                               30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0),
-          hi);
+      // Lane p = element 2p of the k block in its low half and 2p + 1 in its high half.
       alignas(64) uint32_t pairs[16];
-      _mm512_store_si512(pairs, words);
+      _mm512_store_si512(pairs, load_as_bf16(row + kb * kTileK, cols - kb * kTileK));
       uint32_t* tile = block_base + kb * 256;
       for (int p = 0; p < 16; ++p) tile[p * kTileRows] = pairs[p];
     }
@@ -210,8 +166,8 @@ void matmul_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t row_be
   const int64_t k_blocks = (cols + kTileK - 1) / kTileK;
   const ProductShape shape{cols, k_blocks, n_x, y_stride};
 
-  thread_local TileBuffer packed_buffer;
-  thread_local TileBuffer padded_buffer;
+  thread_local ThreadBuffer packed_buffer;
+  thread_local ThreadBuffer padded_buffer;
   const int64_t m_blocks = (n_x + kTileRows - 1) / kTileRows;
   uint16_t* packed = packed_buffer.reserve(static_cast<size_t>(m_blocks * k_blocks * 512));
   uint16_t* padded = padded_buffer.reserve(static_cast<size_t>(kTileRows * k_blocks * kTileK));
@@ -263,6 +219,7 @@ const CpuKernels& cpu_kernels_amx() {
     CpuKernels k = cpu_kernels_avx512();
     k.isa = "amx";
     k.matmul_bf16 = matmul_bf16;
+    k.matmul_bf16_for_prefill = true;
     return k;
   }();
   return kernels;
