@@ -52,12 +52,14 @@ inline void gemv_tile(const T* W, const float* x, int64_t cols, int64_t r0, int6
   for (int i = 0; i < ROWS; ++i)
     for (int j = 0; j < VECTORS; ++j) acc[i][j] = _mm512_setzero_ps();
 
+  // Each row prefetches the same k of the next tile's rows, or 8 KB ahead if that is closer.
+  const int64_t ahead = std::max<int64_t>(ROWS * cols * static_cast<int64_t>(sizeof(T)), kPrefetchBytes);
   const int64_t cols16 = cols / 16 * 16;
   for (int64_t k = 0; k < cols16; k += 16) {
     __m512 w[ROWS];
     for (int i = 0; i < ROWS; ++i) {
       w[i] = load(W + (r0 + i) * cols + k);
-      _mm_prefetch(reinterpret_cast<const char*>(W + (r0 + i) * cols + k) + kPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(W + (r0 + i) * cols + k) + ahead, _MM_HINT_T0);
     }
     for (int j = 0; j < VECTORS; ++j) {
       __m512 xv = _mm512_loadu_ps(x + (b0 + j) * cols + k);
