@@ -13,7 +13,7 @@ constexpr int64_t kChunk = 256;
 
 // out[i] = silu(v[i]) for i < n <= kChunk.
 void silu_chunk(const CpuKernels& k, const float* v, int64_t n, float* out) {
-  float exp_neg[kChunk];
+  float exp_neg[kChunk] = {};  // initialized only to quiet GCC 12's -Wmaybe-uninitialized
   for (int64_t i = 0; i < n; ++i) exp_neg[i] = -v[i];
   k.exp_f32(exp_neg, n, exp_neg);
   for (int64_t i = 0; i < n; ++i) out[i] = v[i] / (1.0f + exp_neg[i]);
