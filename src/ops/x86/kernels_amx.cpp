@@ -44,10 +44,10 @@ void load_tile_config() {
   _tile_loadconfig(&config);
 }
 
-// x (n_x rows of `cols` f32) rounded to bf16 and laid out as input tiles:
-// tile (m_block, k_block) starts at (m_block * k_blocks + k_block) * 512 uint16, and holds
-// at [pair][vector][0..1] the elements 2 * pair and 2 * pair + 1 of that k block.
-// Vectors past n_x and k past cols are zero.
+// Rounds x (n_x rows of `cols` f32) to bf16 and lays it out as input tiles. Tile
+// (m_block, k_block) starts at (m_block * k_blocks + k_block) * 512 uint16. Its entry
+// [pair][vector][0..1] is elements 2 * pair and 2 * pair + 1 of that k block. Vectors past
+// n_x and k past cols are zero.
 void pack_inputs(const float* x, int64_t cols, int64_t n_x, int64_t k_blocks, uint16_t* packed) {
   const int64_t m_blocks = (n_x + kTileRows - 1) / kTileRows;
   std::memset(packed, 0, static_cast<size_t>(m_blocks * k_blocks) * kTileBytes);
@@ -93,14 +93,14 @@ void store_tile(int tile, float* y, int64_t y_stride, int64_t r0, int64_t m0, in
     for (int64_t i = 0; i < rows; ++i) y[(m0 + m) * y_stride + r0 + i] = c[i][m];
 }
 
-// One or two blocks of 16 weight rows (a0, a1, row stride a_stride elements) times one or
-// two blocks of 16 vectors, over k blocks [0, k_blocks). Every accumulator sums its k
-// blocks in the same order whatever N_BLOCKS and M_BLOCKS are.
-// While one block of weight rows is multiplied, the same k block of the next rows is
-// prefetched, one cache line per row (the next block of rows is the next one read).
+// Multiplies one or two blocks of 16 weight rows (a0, a1, row stride a_stride elements) by
+// one or two blocks of 16 vectors, over k blocks [0, k_blocks). Every accumulator sums its
+// k blocks in the same order whatever N_BLOCKS and M_BLOCKS are. With prefetch_next, the
+// same k block of the rows after these is prefetched, one cache line per row, because
+// those rows are read next.
 template <int N_BLOCKS, int M_BLOCKS>
 void tile_product(const uint16_t* a0, const uint16_t* a1, int64_t a_stride, const uint16_t* b0,
-                  const uint16_t* b1, int64_t k_blocks) {
+                  const uint16_t* b1, int64_t k_blocks, bool prefetch_next) {
   const int64_t a_bytes = a_stride * static_cast<int64_t>(sizeof(uint16_t));
   const char* next_rows = reinterpret_cast<const char*>(a0 + N_BLOCKS * kTileRows * a_stride);
   _tile_zero(0);
@@ -108,8 +108,9 @@ void tile_product(const uint16_t* a0, const uint16_t* a1, int64_t a_stride, cons
   if constexpr (M_BLOCKS == 2) _tile_zero(2);
   if constexpr (N_BLOCKS == 2 && M_BLOCKS == 2) _tile_zero(3);
   for (int64_t kb = 0; kb < k_blocks; ++kb) {
-    for (int i = 0; i < N_BLOCKS * kTileRows; ++i)
-      _mm_prefetch(next_rows + i * a_bytes + kb * kTileK * 2, _MM_HINT_T0);
+    if (prefetch_next)
+      for (int i = 0; i < N_BLOCKS * kTileRows; ++i)
+        _mm_prefetch(next_rows + i * a_bytes + kb * kTileK * 2, _MM_HINT_T0);
     _tile_loadd(4, a0 + kb * kTileK, a_bytes);
     _tile_loadd(6, b0 + kb * 512, 64);
     _tile_dpbf16ps(0, 4, 6);
@@ -126,14 +127,14 @@ void tile_product(const uint16_t* a0, const uint16_t* a1, int64_t a_stride, cons
 }
 
 struct ProductShape {
-  int64_t cols;
   int64_t k_blocks;
   int64_t n_x;
   int64_t y_stride;
 };
 
 // Computes rows [r0, r0 + rows) of the product for all vectors, rows <= 16 * n_blocks
-// (n_blocks 1 or 2). The weight rows start at a, with row stride a_stride.
+// (n_blocks 1 or 2). The weight rows start at a, with row stride a_stride. The next rows
+// are prefetched during the last pass over the vectors, the one right before they are read.
 void product_rows(const ProductShape& s, const uint16_t* a, int64_t a_stride, int n_blocks,
                   const uint16_t* packed, int64_t r0, int64_t rows, float* y) {
   const uint16_t* a1 = a + kTileRows * a_stride;
@@ -144,14 +145,15 @@ void product_rows(const ProductShape& s, const uint16_t* a, int64_t a_stride, in
     const uint16_t* b1 = b0 + s.k_blocks * 512;
     const int64_t vec0 = min_i64(kTileRows, s.n_x - m0);
     const int64_t vec1 = min_i64(kTileRows, s.n_x - m0 - vec0);
+    const bool last_pass = m0 + 2 * kTileRows >= s.n_x;
     if (n_blocks == 2 && vec1 > 0) {
-      tile_product<2, 2>(a, a1, a_stride, b0, b1, s.k_blocks);
+      tile_product<2, 2>(a, a1, a_stride, b0, b1, s.k_blocks, last_pass);
     } else if (n_blocks == 2) {
-      tile_product<2, 1>(a, a1, a_stride, b0, b1, s.k_blocks);
+      tile_product<2, 1>(a, a1, a_stride, b0, b1, s.k_blocks, last_pass);
     } else if (vec1 > 0) {
-      tile_product<1, 2>(a, a1, a_stride, b0, b1, s.k_blocks);
+      tile_product<1, 2>(a, a1, a_stride, b0, b1, s.k_blocks, last_pass);
     } else {
-      tile_product<1, 1>(a, a1, a_stride, b0, b1, s.k_blocks);
+      tile_product<1, 1>(a, a1, a_stride, b0, b1, s.k_blocks, last_pass);
     }
     store_tile(0, y, s.y_stride, r0, m0, rows0, vec0);
     if (n_blocks == 2) store_tile(1, y, s.y_stride, r0 + kTileRows, m0, rows1, vec0);
@@ -164,7 +166,7 @@ void matmul_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t row_be
                  int64_t row_end, float* y, int64_t n_x, int64_t y_stride) {
   if (row_end <= row_begin || n_x <= 0) return;
   const int64_t k_blocks = (cols + kTileK - 1) / kTileK;
-  const ProductShape shape{cols, k_blocks, n_x, y_stride};
+  const ProductShape shape{k_blocks, n_x, y_stride};
 
   thread_local ThreadBuffer packed_buffer;
   thread_local ThreadBuffer padded_buffer;

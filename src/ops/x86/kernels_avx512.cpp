@@ -33,11 +33,10 @@ inline __m512 load_f16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// How far ahead of its loads each weight row is prefetched. Without it one Xeon core
-// (family 6 model 207) streamed a row at about 10 GB/s, and the rows of a batched tile
-// at 3-5 GB/s: a 50280 x 768 f32 product with 2 threads read 20-21 GB/s for one vector
-// and 10 GB/s for eight in 4 x 4 tiles, against 26-27 and 17-18 GB/s with a prefetch
-// 4-16 KB ahead and, for eight, 2 x 8 tiles.
+// The least distance ahead of its loads at which each weight row is prefetched. Without a
+// prefetch, a 50280 x 768 f32 product on 2 Xeon cores (family 6 model 207) read 20-21 GB/s
+// for one vector and 10 GB/s for eight in 4 x 4 tiles. With one 4-16 KB ahead it read
+// 26-27 GB/s, and 17-18 GB/s for eight in 2 x 8 tiles.
 constexpr int kPrefetchBytes = 8192;
 
 // One tile of ROWS weight rows times VECTORS input vectors, one accumulator per pair:
@@ -196,6 +195,11 @@ __m512 softplus_vector(__m512 v) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(20.0f), _CMP_GT_OQ), log1p_u, v);
 }
 
+// silu(z) = z / (1 + exp(-z)).
+__m512 silu_vector(__m512 z) {
+  return _mm512_div_ps(z, _mm512_add_ps(_mm512_set1_ps(1.0f), exp_vector(_mm512_sub_ps(_mm512_setzero_ps(), z))));
+}
+
 // Scalar helpers local to this file (see widen_bf16 for why they are not shared).
 float softplus_local(float v) { return v > 20.0f ? v : ::log1pf(::expf(v)); }
 float silu_local(float v) { return v / (1.0f + ::expf(-v)); }
@@ -233,9 +237,7 @@ void scan_channel_block(const SelectiveScanArgs& a, float* ssm_state, float* y, 
     }
     out = _mm512_fmadd_ps(D, x, out);
 
-    // y = out * silu(z), silu(z) = z / (1 + exp(-z))
-    const __m512 z = _mm512_maskz_loadu_ps(mask, a.z + t * a.z_stride + c0);
-    const __m512 gate = _mm512_div_ps(z, _mm512_add_ps(_mm512_set1_ps(1.0f), exp_vector(_mm512_sub_ps(_mm512_setzero_ps(), z))));
+    const __m512 gate = silu_vector(_mm512_maskz_loadu_ps(mask, a.z + t * a.z_stride + c0));
     _mm512_mask_storeu_ps(y + t * a.E + c0, mask, _mm512_mul_ps(out, gate));
   }
 
@@ -277,9 +279,9 @@ void scan_per_channel(const SelectiveScanArgs& a, float* ssm_state, float* y, in
   }
 }
 
-// One token (a decode step) for 16 channels at a time: softplus, the gate and the output
-// are vectors over the channels, and each channel's state row is updated in place,
-// 16 states per vector, so the state needs no gather or scatter.
+// One token (a decode step) for 16 channels at a time. Softplus, the gate and the output
+// are vectors over the channels. Each channel's state row is updated in place, 16 states
+// per vector, so the state needs no gather or scatter.
 void scan_one_token(const SelectiveScanArgs& a, float* ssm_state, float* y, int64_t c_begin,
                     int64_t c_end) {
   const int64_t N = a.N;
@@ -313,8 +315,7 @@ void scan_one_token(const SelectiveScanArgs& a, float* ssm_state, float* y, int6
 
     const __m512 D = _mm512_maskz_loadu_ps(mask, a.D + c0);
     const __m512 out = _mm512_fmadd_ps(D, x, _mm512_load_ps(out_lanes));
-    const __m512 z = _mm512_maskz_loadu_ps(mask, a.z + c0);
-    const __m512 gate = _mm512_div_ps(z, _mm512_add_ps(_mm512_set1_ps(1.0f), exp_vector(_mm512_sub_ps(_mm512_setzero_ps(), z))));
+    const __m512 gate = silu_vector(_mm512_maskz_loadu_ps(mask, a.z + c0));
     _mm512_mask_storeu_ps(y + c0, mask, _mm512_mul_ps(out, gate));
   }
 }
