@@ -17,11 +17,11 @@ namespace mambacpp {
 namespace {
 
 // OpenBLAS picks its kernels from the CPU model when it loads. A model newer than the
-// library (OpenBLAS 0.3.21 and Intel's Emerald Rapids, family 6 model 207) gets its
-// "Prescott" kernels, SSE3 only: mamba-130m prefilled 512 tokens at 175-235 tokens/s with
-// them and at 530-690 with its AVX-512 ones on the same machine. In that case this picks
-// the kernels by the vector units the CPU reports, as OPENBLAS_CORETYPE would. A user's own
-// OPENBLAS_CORETYPE is left alone.
+// library gets its SSE3-only "Prescott" kernels, as OpenBLAS 0.3.21 does on Intel's Emerald
+// Rapids (family 6 model 207). There mamba-130m prefilled 512 tokens at 175-235 tokens/s,
+// and at 530-750 with OpenBLAS's AVX-512 kernels. In that case this picks the kernels by the
+// vector units the CPU reports, as OPENBLAS_CORETYPE would. A user's own OPENBLAS_CORETYPE
+// is left alone.
 const char* core_for_this_cpu() {
 #if defined(__x86_64__)
   __builtin_cpu_init();

@@ -18,10 +18,10 @@ constexpr int64_t kMinWorkPerThread = 16384;
 // Works on blocks of channels with the channel index innermost, so every inner loop
 // runs over contiguous memory. `window` [K - 1 + L, block] is the state's K - 1 newest
 // inputs followed by the new ones, and `taps` [K, block] is the weight transposed.
-// One token (a decode step): the sum runs over the same taps in the same order as in
-// conv_channels(), then each channel's window shifts by one in place. Summing before the
-// shift keeps the loads clear of the stores just made to the same bytes, which stalled
-// them (a third of this function's samples).
+// Computes one token (a decode step) with the same taps in the same order as
+// conv_channels(), then shifts each channel's window by one in place. Summing first keeps
+// the loads clear of stores just made to the same bytes, which stalled them (a third of
+// this function's samples when the shift came first).
 void conv_channels_one_token(const ConvSegment& seg, int64_t K, const float* weight,
                              const float* bias, bool apply_silu, int64_t c_begin, int64_t c_end) {
   for (int64_t c = c_begin; c < c_end; ++c) {
@@ -95,7 +95,7 @@ void causal_conv1d_many(std::span<const ConvSegment> segments, int64_t x_stride,
   const int64_t grain = (std::max(kChannelGrain, kMinWorkPerThread / (max_L * K)) + kChannelGrain - 1) /
                         kChannelGrain * kChannelGrain;
 
-  // Item i is channel i % C of segment i / C; a range may span several segments.
+  // Item i is channel i % C of segment i / C. A range may span several segments.
   const int64_t n_items = static_cast<int64_t>(segments.size()) * C;
   pool.parallel_for(n_items, grain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end;) {

@@ -182,7 +182,9 @@ TEST(GemvKernels, BatchedRowsEqualSingleRowsBitForBit) {
   for (const CpuKernels* k : available_cpu_kernels())
   for (Product product : {Product::kF32, Product::kBf16, Product::kBf16Matmul}) {
     if (product == Product::kBf16Matmul && k->matmul_bf16 == nullptr) continue;
-    const char* name = product == Product::kF32 ? " f32" : product == Product::kBf16 ? " bf16" : " bf16 matmul";
+    const char* name = " bf16 matmul";
+    if (product == Product::kF32) name = " f32";
+    if (product == Product::kBf16) name = " bf16";
     auto gemv = [&](const float* x_rows, int64_t n_x, float* y) {
       if (product == Product::kBf16Matmul) {
         k->matmul_bf16(W_bf16.data(), x_rows, cols, 0, rows, y, n_x, rows);

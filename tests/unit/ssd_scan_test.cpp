@@ -172,21 +172,21 @@ TEST(SsdScan, EveryKernelSetMatchesReference) {
 
     std::vector<float> state_all = state_in, y_all(y_ref.size());
     k->ssd_recurrent_heads(in.args(256), state_all.data(), y_all.data(), 0, H);
-    const std::string what = std::string(k->isa) + " N " + std::to_string(N);
-    expect_near_all(y_all, y_ref, 1e-6 * N, 1e-5, what + " y");
-    expect_near_all(state_all, state_ref, 1e-6, 1e-5, what + " state");
+    const std::string label = std::string(k->isa) + " N " + std::to_string(N);
+    expect_near_all(y_all, y_ref, 1e-6 * N, 1e-5, label + " y");
+    expect_near_all(state_all, state_ref, 1e-6, 1e-5, label + " state");
 
     // Heads 2 and 3 only: their outputs and states match, the rest stay untouched.
     std::vector<float> state_part = state_in, y_part(y_ref.size(), -5.0f);
     k->ssd_recurrent_heads(in.args(256), state_part.data(), y_part.data(), 2, 4);
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = h * P * N; i < (h + 1) * P * N; ++i)
-        ASSERT_NEAR(state_part[i], h >= 2 && h < 4 ? state_ref[i] : state_in[i], 1e-5) << what;
+        ASSERT_NEAR(state_part[i], h >= 2 && h < 4 ? state_ref[i] : state_in[i], 1e-5) << label;
     for (int64_t t = 0; t < L; ++t)
       for (int64_t i = 0; i < H * P; ++i) {
         const int64_t h = i / P;
         const float expected = h >= 2 && h < 4 ? y_ref[t * H * P + i] : -5.0f;
-        ASSERT_NEAR(y_part[t * H * P + i], expected, 1e-6 * N + 1e-5 * std::abs(expected)) << what;
+        ASSERT_NEAR(y_part[t * H * P + i], expected, 1e-6 * N + 1e-5 * std::abs(expected)) << label;
       }
   }
 }

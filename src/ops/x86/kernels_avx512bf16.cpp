@@ -2,10 +2,10 @@
 // (AMD Zen 4, Intel Cooper Lake). Only this file is compiled with those flags, and the
 // dispatcher offers the "avx512bf16" set only on CPUs that report them.
 //
-// Measured on a Xeon (family 6 model 207) with this set forced, mamba2-130m bf16: one
-// sequence decoded at 76-81 tokens/s against 72-73 with the AVX-512 set, eight at
-// 252-260 against 242-251, but a 512-token prefill ran at 466-478 against 762-789 for
-// widened weights in OpenBLAS sgemm, so prefill keeps sgemm (matmul_bf16_for_prefill).
+// Measured on a Xeon (family 6 model 207) with this set forced, on mamba2-130m bf16. One
+// sequence decoded at 76-81 tokens/s against 72-73 with the AVX-512 set, and eight at
+// 252-260 against 242-251. A 512-token prefill ran at 466-478 against 762-789 with the
+// weights widened for OpenBLAS sgemm, so prefill keeps sgemm (matmul_bf16_for_prefill).
 // NOTE: not measured on a CPU without AMX, where this set is the one chosen.
 #include <immintrin.h>
 
