@@ -1,5 +1,6 @@
 #include "ops/cpu_kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #if defined(MAMBACPP_X86)
 #include <cpuid.h>
@@ -7,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "mambacpp/error.h"
 #include "ops/activations.h"
 #include "ops/dtype.h"
 
@@ -141,10 +143,23 @@ void softplus_scalar(const float* x, int64_t n, float* out) {
 }
 
 const CpuKernels kScalar{"scalar",          gemv_f32_scalar,       gemv_bf16_scalar,
-                         gemv_f16_scalar,   nullptr,               selective_scan_scalar,
+                         gemv_f16_scalar,   nullptr,               nullptr,
+                         selective_scan_scalar,
                          ssd_recurrent_heads_scalar,               widen_bf16_scalar,
                          widen_f16_scalar,  exp_scalar,            softplus_scalar,
                          false};
+
+// row[k] = W[r, k] as an f32.
+void widen_row(const Matrix& W, int64_t r, float* row) {
+  const int64_t K = W.cols;
+  switch (W.dtype) {
+    case DType::F32: std::copy_n(static_cast<const float*>(W.data) + r * K, K, row); return;
+    case DType::BF16: widen_bf16_scalar(static_cast<const uint16_t*>(W.data) + r * K, K, row); return;
+    case DType::F16: widen_f16_scalar(static_cast<const uint16_t*>(W.data) + r * K, K, row); return;
+    default: break;
+  }
+  MAMBACPP_CHECK(false && "weight dtype must be F32, F16 or BF16");
+}
 
 const CpuKernels* choose_kernels() {
   auto available = available_cpu_kernels();
@@ -166,6 +181,19 @@ void matmul_bf16_reference(const uint16_t* W, const float* x, int64_t cols, int6
   for (int64_t b = 0; b < n_x; ++b) {
     for (int64_t k = 0; k < cols; ++k) rounded[k] = bf16_to_f32(f32_to_bf16(x[b * cols + k]));
     gemv_bf16_scalar(W, rounded.data(), cols, row_begin, row_end, y + b * y_stride, 1, 0);
+  }
+}
+
+void gemm_reference(const float* x, int64_t M, const Matrix& W, int64_t row_begin, int64_t row_end,
+                    float* y, int64_t y_stride) {
+  std::vector<float> row(static_cast<size_t>(W.cols));
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    widen_row(W, r, row.data());
+    for (int64_t m = 0; m < M; ++m) {
+      float sum = 0.0f;
+      for (int64_t k = 0; k < W.cols; ++k) sum = std::fma(x[m * W.cols + k], row[k], sum);
+      y[m * y_stride + r] = sum;
+    }
   }
 }
 

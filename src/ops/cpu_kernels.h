@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ops/matrix.h"
 #include "ops/selective_scan.h"
 #include "ops/ssd_scan.h"
 
@@ -34,6 +35,14 @@ struct CpuKernels {
   void (*matmul_bf16)(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
                       int64_t row_end, float* y, int64_t n_x, int64_t y_stride);
 
+  // Matrix products for prefill sizes: for m < M and r in [row_begin, row_end),
+  // y[m * y_stride + r] = sum_k x[m * W.cols + k] * W[r, k], with W in f32, bf16 or f16.
+  // Each sum is one chain of fused multiply-adds in k order from zero, so every set that
+  // has it gives the bits of gemm_reference(), whatever M is. Null in the sets without one,
+  // where linear() runs OpenBLAS sgemm.
+  void (*gemm)(const float* x, int64_t M, const Matrix& W, int64_t row_begin, int64_t row_end,
+               float* y, int64_t y_stride);
+
   // The Mamba-1 selective scan (see selective_scan.h) for channels [c_begin, c_end).
   void (*selective_scan_channels)(const SelectiveScanArgs& args, float* ssm_state, float* y,
                                   int64_t c_begin, int64_t c_end);
@@ -55,7 +64,7 @@ struct CpuKernels {
   // 1e-6 relative of the scalar set's log1p(exp(x)) for x >= -87, and below 2e-38 under it.
   void (*softplus_f32)(const float* x, int64_t n, float* out);
 
-  // Whether matmul_bf16 beats widening bf16 weights to f32 for sgemm at prefill sizes
+  // Whether matmul_bf16 beats widening bf16 weights to f32 for gemm at prefill sizes
   // (AMX). Where it does not, linear() uses matmul_bf16 only for decode-sized row counts.
   bool matmul_bf16_for_prefill;
 };
@@ -66,6 +75,10 @@ const CpuKernels& cpu_kernels_scalar();
 // The plain twin of CpuKernels::matmul_bf16, summing each row in k order.
 void matmul_bf16_reference(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
                            int64_t row_end, float* y, int64_t n_x, int64_t y_stride);
+
+// The plain twin of CpuKernels::gemm: each sum is a std::fma chain in k order.
+void gemm_reference(const float* x, int64_t M, const Matrix& W, int64_t row_begin, int64_t row_end,
+                    float* y, int64_t y_stride);
 
 // Every kernel set this CPU can run, scalar first.
 std::vector<const CpuKernels*> available_cpu_kernels();

@@ -21,8 +21,12 @@ constexpr int64_t kMinGemvGrain = 16;
 constexpr int64_t kMinWorkPerThread = 32768;
 // Up to this many rows of x (a decode step of a batch of sequences) run the
 // matrix-vector kernels. They read each weight once for all rows and give every row the
-// same result whatever the batch. More rows (prefill) run sgemm.
+// same result whatever the batch. More rows (prefill) run the set's gemm kernel, or
+// sgemm in sets without one.
 constexpr int64_t kMaxGemvVectors = 16;
+// Tokens a thread takes at least when a gemm kernel's product is split by tokens.
+constexpr int64_t kMinGemmTokens = 16;
+
 // Bytes of a bf16/f16 weight widened to f32 at a time before sgemm (8 MiB per thread),
 // so a thread's share of a mamba-130m in_proj or out_proj runs as one sgemm call.
 // Measured on an AMD EPYC with AVX2 and OpenBLAS 0.3.21: with 256-row blocks, mamba-130m
@@ -89,10 +93,29 @@ void gemm_slice(const float* x, int64_t M, const Matrix& W, int64_t r0, int64_t 
   }
 }
 
+// Splits a product over the pool for the set's gemm kernel, by weight rows in whole
+// 32-row panels. A weight with too few panels for every thread (a Mamba-1 x_proj has 80
+// rows) is split by tokens instead, so no thread idles while another finishes.
+void gemm_kernel(const CpuKernels& k, const float* x, int64_t M, const Matrix& W, float* y,
+                 ThreadPool& pool) {
+  const int64_t N = W.rows, K = W.cols, threads = pool.size();
+  const int64_t panels = (N + 31) / 32;
+  if (panels >= 2 * threads || M < 2 * kMinGemmTokens) {
+    const int64_t per_thread = (panels + threads - 1) / threads * 32;
+    pool.parallel_for(N, per_thread, [&](int64_t r0, int64_t r1) { k.gemm(x, M, W, r0, r1, y, N); });
+    return;
+  }
+
+  const int64_t per_thread = std::max(kMinGemmTokens, (M + threads - 1) / threads);
+  pool.parallel_for(M, per_thread, [&](int64_t m0, int64_t m1) {
+    k.gemm(x + m0 * K, m1 - m0, W, 0, N, y + m0 * N, N);
+  });
+}
+
 // Splits the weight rows into one slice per thread of our pool, each a single-threaded
 // sgemm. OpenBLAS's own threads stay off: they spin in sched_yield while waiting, which
 // took a quarter of the CPU from our threads during a prefill.
-void gemm(const float* x, int64_t M, const Matrix& W, float* y, ThreadPool& pool) {
+void gemm_blas(const float* x, int64_t M, const Matrix& W, float* y, ThreadPool& pool) {
   prepare_blas();
 
   const int64_t per_thread = (W.rows + pool.size() - 1) / pool.size();
@@ -130,8 +153,10 @@ void linear(const float* x, int64_t M, const Matrix& W, const float* bias, float
     matmul_bf16(k, x, M, W, y, pool);
   } else if (M <= kMaxGemvVectors) {
     gemv(x, M, W, y, pool);
+  } else if (k.gemm != nullptr) {
+    gemm_kernel(k, x, M, W, y, pool);
   } else {
-    gemm(x, M, W, y, pool);
+    gemm_blas(x, M, W, y, pool);
   }
   add_bias(y, M, W.rows, bias);
 }

@@ -169,6 +169,72 @@ TEST(MatmulBf16, NanInputsGiveNanRows) {
   }
 }
 
+// A weight matrix of `rows` x `cols` random values in `dtype`, with its storage.
+struct TestMatrix {
+  std::vector<float> f32;
+  std::vector<uint16_t> half;
+  Matrix W;
+};
+
+TestMatrix random_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
+  TestMatrix m{random_floats(rows * cols, seed), {}, {}};
+  if (dtype == DType::BF16) m.half = to_bf16(m.f32);
+  if (dtype == DType::F16)
+    for (float v : m.f32) m.half.push_back(f32_to_f16(v));
+  const void* data = dtype == DType::F32 ? static_cast<const void*>(m.f32.data()) : m.half.data();
+  m.W = Matrix{data, dtype, rows, cols};
+  return m;
+}
+
+// Token counts around the 14-row tiles and past one block of 37 tiles, weight rows around
+// the 16-row halves of a 32-row panel, input lengths around the 16-wide transposes.
+// Ranges start inside the matrix, and y's row stride is wider than its rows.
+TEST(Gemm, EverySetEqualsReferenceBits) {
+  for (const CpuKernels* k : available_cpu_kernels()) {
+    if (k->gemm == nullptr) continue;
+    for (DType dtype : {DType::F32, DType::BF16, DType::F16})
+    for (int64_t cols : {1, 15, 16, 17, 48, 100})
+    for (int64_t rows : {1, 16, 17, 31, 32, 33, 70})
+    for (int64_t M : {1, 13, 14, 15, 29, 530}) {
+      const int64_t row_begin = rows > 16 ? 3 : 0, y_stride = rows + 5;
+      TestMatrix m = random_matrix(dtype, rows, cols, 41);
+      auto x = random_floats(M * cols, 42);
+      std::vector<float> expected(M * y_stride, -7.0f), actual(M * y_stride, -7.0f);
+      gemm_reference(x.data(), M, m.W, row_begin, rows, expected.data(), y_stride);
+      k->gemm(x.data(), M, m.W, row_begin, rows, actual.data(), y_stride);
+      for (size_t i = 0; i < expected.size(); ++i)
+        ASSERT_EQ(actual[i], expected[i]) << k->isa << " " << dtype_name(dtype) << " cols " << cols
+                                          << " rows " << rows << " M " << M << " at " << i;
+    }
+  }
+}
+
+// y = fma(1 + 2^-12, 1 + 2^-12, fma(1, -1, 0)) = 2^-11 + 2^-24 exactly. Rounding the
+// product first (to 1 + 2^-11, a tie to even), or adding in the other order, gives 2^-11.
+TEST(Gemm, ReferenceIsOneFmaChainInOrder) {
+  const float x[] = {1.0f, 1.0f + 0x1p-12f};
+  const float w[] = {-1.0f, 1.0f + 0x1p-12f};
+  const Matrix W{w, DType::F32, 1, 2};
+  float y = 0;
+  gemm_reference(x, 1, W, 0, 1, &y, 1);
+  EXPECT_EQ(y, 0x1p-11f + 0x1p-24f);
+}
+
+TEST(Gemm, NanInputsGiveNanRows) {
+  const int64_t rows = 40, cols = 20, M = 20;
+  TestMatrix m = random_matrix(DType::F32, rows, cols, 43);
+  auto x = random_floats(M * cols, 44);
+  x[15 * cols + 7] = std::numeric_limits<float>::quiet_NaN();
+  for (const CpuKernels* k : available_cpu_kernels()) {
+    if (k->gemm == nullptr) continue;
+    std::vector<float> y(M * rows);
+    k->gemm(x.data(), M, m.W, 0, rows, y.data(), rows);
+    for (int64_t t = 0; t < M; ++t)
+      for (int64_t r = 0; r < rows; ++r)
+        ASSERT_EQ(std::isnan(y[t * rows + r]), t == 15) << k->isa << " token " << t << " row " << r;
+  }
+}
+
 // A row's result must not depend on how many vectors share the call: batched decode
 // relies on it for sequences that never influence each other.
 TEST(GemvKernels, BatchedRowsEqualSingleRowsBitForBit) {
@@ -217,7 +283,9 @@ TEST(Linear, BlasAndGemvPathsMatchReference) {
   };
   // With K = 9000, each thread widens its 500 rows of a bf16/f16 weight in three 8 MiB
   // blocks (233 rows each); with K = 77, in one.
-  const std::vector<Shape> shapes = {{300, 77, {1, 2, 7, 16, 17, 40}}, {1000, 9000, {17}}};
+  // N = 80 has too few 32-row panels for two threads, so a gemm kernel splits by tokens.
+  const std::vector<Shape> shapes = {
+      {300, 77, {1, 2, 7, 16, 17, 40}}, {1000, 9000, {17}}, {80, 33, {17, 40, 100}}};
 
   ThreadPool pool(2);
   for (const Shape& shape : shapes)

@@ -7,29 +7,13 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstdlib>
-#include <new>
+
+#include "ops/x86/thread_buffer.h"
 
 namespace mambacpp {
 namespace {
 
 inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// A buffer grown as needed and kept between calls, one per thread.
-struct ThreadBuffer {
-  uint16_t* data = nullptr;
-  size_t capacity = 0;
-  ~ThreadBuffer() { std::free(data); }
-  uint16_t* reserve(size_t n) {
-    if (n > capacity) {
-      std::free(data);
-      data = static_cast<uint16_t*>(std::aligned_alloc(64, (n * sizeof(uint16_t) + 63) / 64 * 64));
-      if (data == nullptr) throw std::bad_alloc();
-      capacity = n;
-    }
-    return data;
-  }
-};
 
 // Rounds 16 f32 to bf16 (nearest, ties to even), into the low halves of 16 lanes. A NaN
 // keeps its top half with the quiet bit set, as f32_to_bf16() does.

@@ -168,8 +168,8 @@ void matmul_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t row_be
   const int64_t k_blocks = (cols + kTileK - 1) / kTileK;
   const ProductShape shape{k_blocks, n_x, y_stride};
 
-  thread_local ThreadBuffer packed_buffer;
-  thread_local ThreadBuffer padded_buffer;
+  thread_local ThreadBuffer<uint16_t> packed_buffer;
+  thread_local ThreadBuffer<uint16_t> padded_buffer;
   const int64_t m_blocks = (n_x + kTileRows - 1) / kTileRows;
   uint16_t* packed = packed_buffer.reserve(static_cast<size_t>(m_blocks * k_blocks * 512));
   uint16_t* padded = padded_buffer.reserve(static_cast<size_t>(kTileRows * k_blocks * kTileK));

@@ -396,7 +396,8 @@ void ssd_recurrent_heads(const SsdScanArgs& a, float* ssm_state, float* y, int64
 }
 
 const CpuKernels kAvx2{"avx2",           gemv_f32,        gemv_bf16,    gemv_f16,
-                       nullptr,         selective_scan_channels,      ssd_recurrent_heads,
+                       nullptr,         nullptr,         selective_scan_channels,
+                       ssd_recurrent_heads,
                        widen_bf16_array, widen_f16_array, exp_f32,    softplus_f32,
                        false};
 

@@ -8,6 +8,7 @@
 
 #include "ops/cpu_kernels.h"
 #include "ops/dtype.h"
+#include "ops/x86/gemm_avx512.h"
 
 namespace mambacpp {
 
@@ -389,7 +390,8 @@ void softplus_f32(const float* x, int64_t n, float* out) {
 }
 
 const CpuKernels kAvx512{"avx512",        gemv_f32,         gemv_bf16, gemv_f16,
-                          nullptr,         selective_scan_channels,    ssd_recurrent_heads,
+                          nullptr,         gemm_avx512,      selective_scan_channels,
+                          ssd_recurrent_heads,
                           widen_bf16_array, widen_f16_array, exp_f32,  softplus_f32,
                           false};
 

@@ -5,7 +5,8 @@
 // Measured on a Xeon (family 6 model 207) with this set forced, on mamba2-130m bf16. One
 // sequence decoded at 76-81 tokens/s against 72-73 with the AVX-512 set, and eight at
 // 252-260 against 242-251. A 512-token prefill ran at 466-478 against 762-789 with the
-// weights widened for OpenBLAS sgemm, so prefill keeps sgemm (matmul_bf16_for_prefill).
+// weights widened for OpenBLAS sgemm, so prefill keeps an f32 product on widened weights
+// (matmul_bf16_for_prefill), now the AVX-512 set's gemm.
 // NOTE: not measured on a CPU without AMX, where this set is the one chosen.
 #include <immintrin.h>
 
@@ -75,7 +76,7 @@ void matmul_bf16(const uint16_t* W, const float* x, int64_t cols, int64_t row_be
 
   // x rounded to bf16, each row padded with zeros to whole 32-k steps.
   const int64_t k_pad = (cols + kStepK - 1) / kStepK * kStepK;
-  thread_local ThreadBuffer buffer;
+  thread_local ThreadBuffer<uint16_t> buffer;
   uint16_t* xb = buffer.reserve(static_cast<size_t>(n_x * k_pad));
   for (int64_t m = 0; m < n_x; ++m)
     for (int64_t k = 0; k < k_pad; k += kStepK)

@@ -1,0 +1,13 @@
+// The AVX-512 matrix product for prefill sizes, CpuKernels::gemm of the AVX-512 sets.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/matrix.h"
+
+namespace mambacpp {
+
+void gemm_avx512(const float* x, int64_t M, const Matrix& W, int64_t row_begin, int64_t row_end,
+                 float* y, int64_t y_stride);
+
+}  // namespace mambacpp
