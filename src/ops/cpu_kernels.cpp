@@ -184,6 +184,12 @@ void matmul_bf16_reference(const uint16_t* W, const float* x, int64_t cols, int6
   }
 }
 
+bool RowChunks::take(int64_t& begin, int64_t& end) {
+  begin = next_.fetch_add(chunk_rows_);
+  end = std::min(end_, begin + chunk_rows_);
+  return begin < end_;
+}
+
 void gemm_reference(const float* x, int64_t M, const Matrix& W, int64_t row_begin, int64_t row_end,
                     float* y, int64_t y_stride) {
   std::vector<float> row(static_cast<size_t>(W.cols));

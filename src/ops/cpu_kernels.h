@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -8,6 +9,25 @@
 #include "ops/ssd_scan.h"
 
 namespace mambacpp {
+
+// Rows a prefill product's kernel takes per call: linear() splits longer inputs.
+constexpr int64_t kGemmMaxTokens = 512;
+
+// The weight rows of one product, handed out in chunks to the threads that share it, so
+// a thread that runs slower than the others takes fewer chunks.
+class RowChunks {
+ public:
+  RowChunks(int64_t row_begin, int64_t row_end, int64_t chunk_rows)
+      : next_(row_begin), end_(row_end), chunk_rows_(chunk_rows) {}
+
+  // Takes the next chunk [begin, end). Returns false once every row has been taken.
+  bool take(int64_t& begin, int64_t& end);
+
+ private:
+  std::atomic<int64_t> next_;
+  int64_t end_;
+  int64_t chunk_rows_;
+};
 
 // The hot kernels, one set per instruction set. Every set gives the scalar set's results
 // up to f32 rounding (summation order, and exp() of known accuracy), and tests hold each
@@ -35,13 +55,14 @@ struct CpuKernels {
   void (*matmul_bf16)(const uint16_t* W, const float* x, int64_t cols, int64_t row_begin,
                       int64_t row_end, float* y, int64_t n_x, int64_t y_stride);
 
-  // Matrix products for prefill sizes: for m < M and r in [row_begin, row_end),
-  // y[m * y_stride + r] = sum_k x[m * W.cols + k] * W[r, k], with W in f32, bf16 or f16.
-  // Each sum is one chain of fused multiply-adds in k order from zero, so every set that
-  // has it gives the bits of gemm_reference(), whatever M is. Null in the sets without one,
-  // where linear() runs OpenBLAS sgemm.
-  void (*gemm)(const float* x, int64_t M, const Matrix& W, int64_t row_begin, int64_t row_end,
-               float* y, int64_t y_stride);
+  // Matrix products for prefill sizes: for m < M <= kGemmMaxTokens and every row r of
+  // the chunks it takes from `rows`, y[m * y_stride + r] = sum_k x[m * W.cols + k] * W[r, k],
+  // with W in f32, bf16 or f16. Each sum is one chain of fused multiply-adds in k order
+  // from zero, so every set that has it gives the bits of gemm_reference(), whatever M is
+  // and however the rows are chunked. Null in the sets without one, where linear() runs
+  // OpenBLAS sgemm.
+  void (*gemm)(const float* x, int64_t M, const Matrix& W, RowChunks& rows, float* y,
+               int64_t y_stride);
 
   // The Mamba-1 selective scan (see selective_scan.h) for channels [c_begin, c_end).
   void (*selective_scan_channels)(const SelectiveScanArgs& args, float* ssm_state, float* y,

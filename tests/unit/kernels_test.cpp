@@ -186,27 +186,45 @@ TestMatrix random_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed)
   return m;
 }
 
-// Token counts around the 14-row tiles and past one block of 37 tiles, weight rows around
-// the 16-row halves of a 32-row panel, input lengths around the 16-wide transposes.
-// Ranges start inside the matrix, and y's row stride is wider than its rows.
+// Token counts around the 14-row tiles up to kGemmMaxTokens, weight rows around the
+// 16-row halves of a 32-row panel, input lengths around the 16-wide transposes, and row
+// chunks shorter than, equal to and longer than a panel. Ranges start inside the matrix,
+// and y's row stride is wider than its rows.
 TEST(Gemm, EverySetEqualsReferenceBits) {
   for (const CpuKernels* k : available_cpu_kernels()) {
     if (k->gemm == nullptr) continue;
     for (DType dtype : {DType::F32, DType::BF16, DType::F16})
     for (int64_t cols : {1, 15, 16, 17, 48, 100})
     for (int64_t rows : {1, 16, 17, 31, 32, 33, 70})
-    for (int64_t M : {1, 13, 14, 15, 29, 530}) {
+    for (int64_t M : {int64_t{1}, int64_t{13}, int64_t{14}, int64_t{15}, int64_t{29}, kGemmMaxTokens})
+    for (int64_t chunk_rows : {7, 32, 1000}) {
       const int64_t row_begin = rows > 16 ? 3 : 0, y_stride = rows + 5;
       TestMatrix m = random_matrix(dtype, rows, cols, 41);
       auto x = random_floats(M * cols, 42);
       std::vector<float> expected(M * y_stride, -7.0f), actual(M * y_stride, -7.0f);
       gemm_reference(x.data(), M, m.W, row_begin, rows, expected.data(), y_stride);
-      k->gemm(x.data(), M, m.W, row_begin, rows, actual.data(), y_stride);
+      RowChunks chunks(row_begin, rows, chunk_rows);
+      k->gemm(x.data(), M, m.W, chunks, actual.data(), y_stride);
       for (size_t i = 0; i < expected.size(); ++i)
         ASSERT_EQ(actual[i], expected[i]) << k->isa << " " << dtype_name(dtype) << " cols " << cols
-                                          << " rows " << rows << " M " << M << " at " << i;
+                                          << " rows " << rows << " M " << M << " chunk "
+                                          << chunk_rows << " at " << i;
     }
   }
+}
+
+// Chunks taken one after another cover the range once, the last one cut at its end.
+TEST(RowChunks, CoverRangeInOrder) {
+  RowChunks chunks(3, 10, 4);
+  int64_t begin = 0, end = 0;
+  ASSERT_TRUE(chunks.take(begin, end));
+  EXPECT_EQ(begin, 3);
+  EXPECT_EQ(end, 7);
+  ASSERT_TRUE(chunks.take(begin, end));
+  EXPECT_EQ(begin, 7);
+  EXPECT_EQ(end, 10);
+  EXPECT_FALSE(chunks.take(begin, end));
+  EXPECT_FALSE(chunks.take(begin, end));
 }
 
 // y = fma(1 + 2^-12, 1 + 2^-12, fma(1, -1, 0)) = 2^-11 + 2^-24 exactly. Rounding the
@@ -228,7 +246,8 @@ TEST(Gemm, NanInputsGiveNanRows) {
   for (const CpuKernels* k : available_cpu_kernels()) {
     if (k->gemm == nullptr) continue;
     std::vector<float> y(M * rows);
-    k->gemm(x.data(), M, m.W, 0, rows, y.data(), rows);
+    RowChunks chunks(0, rows, 32);
+    k->gemm(x.data(), M, m.W, chunks, y.data(), rows);
     for (int64_t t = 0; t < M; ++t)
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_EQ(std::isnan(y[t * rows + r]), t == 15) << k->isa << " token " << t << " row " << r;
@@ -283,9 +302,11 @@ TEST(Linear, BlasAndGemvPathsMatchReference) {
   };
   // With K = 9000, each thread widens its 500 rows of a bf16/f16 weight in three 8 MiB
   // blocks (233 rows each); with K = 77, in one.
-  // N = 80 has too few 32-row panels for two threads, so a gemm kernel splits by tokens.
-  const std::vector<Shape> shapes = {
-      {300, 77, {1, 2, 7, 16, 17, 40}}, {1000, 9000, {17}}, {80, 33, {17, 40, 100}}};
+  // N = 80 has too few row chunks for two threads, so a gemm kernel splits by tokens, and
+  // 1100 tokens take three kernel calls.
+  const std::vector<Shape> shapes = {{300, 77, {1, 2, 7, 16, 17, 40, 1100}},
+                                     {1000, 9000, {17}},
+                                     {80, 33, {17, 40, 100}}};
 
   ThreadPool pool(2);
   for (const Shape& shape : shapes)

@@ -27,10 +27,6 @@ constexpr int64_t kPanelRows = 32;
 constexpr int64_t kTileRows = 14;
 constexpr int64_t kTileStride = 16;
 
-// Tiles of x packed at a time. A thread packs every weight panel again for each block,
-// so blocks are long: 37 tiles are 518 tokens, 3.6 MB of packed x at 1536 inputs.
-constexpr int64_t kMaxBlockTiles = 37;
-
 __mmask16 first_lanes(int64_t n) {
   if (n >= 16) return 0xffff;
   return n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
@@ -178,28 +174,26 @@ void multiply_panel(const float* x_tiles, int64_t M, const float* panel, int64_t
 
 }  // namespace
 
-void gemm_avx512(const float* x, int64_t M, const Matrix& W, int64_t row_begin, int64_t row_end,
-                 float* y, int64_t y_stride) {
+void gemm_avx512(const float* x, int64_t M, const Matrix& W, RowChunks& rows, float* y,
+                 int64_t y_stride) {
   MAMBACPP_CHECK(W.dtype == DType::F32 || W.dtype == DType::BF16 || W.dtype == DType::F16);
-  if (M <= 0 || row_begin >= row_end) return;
+  MAMBACPP_CHECK(M <= kGemmMaxTokens);
+  if (M <= 0) return;
   static thread_local ThreadBuffer<float> panel_buffer, tile_buffer;
   const int64_t K = W.cols;
   float* panel = panel_buffer.reserve(kPanelRows * K);
 
   const int64_t n_tiles = (M + kTileRows - 1) / kTileRows;
-  const int64_t n_blocks = (n_tiles + kMaxBlockTiles - 1) / kMaxBlockTiles;
-  const int64_t block_tiles = (n_tiles + n_blocks - 1) / n_blocks;
-  float* x_tiles = tile_buffer.reserve(block_tiles * kTileStride * K);
+  float* x_tiles = tile_buffer.reserve(n_tiles * kTileStride * K);
+  pack_x_tiles(x, M, K, x_tiles);
 
-  for (int64_t m_begin = 0; m_begin < M; m_begin += block_tiles * kTileRows) {
-    const int64_t m_end = std::min(M, m_begin + block_tiles * kTileRows);
-    pack_x_tiles(x + m_begin * K, m_end - m_begin, K, x_tiles);
-
-    for (int64_t r0 = row_begin; r0 < row_end; r0 += kPanelRows) {
-      const int64_t rows = std::min(kPanelRows, row_end - r0);
-      pack_panel(W, r0, rows, panel);
-      multiply_panel(x_tiles, m_end - m_begin, panel, K, rows, y + m_begin * y_stride + r0, y_stride,
-                     next_panel_bytes(W, r0 + rows, row_end));
+  int64_t chunk_begin = 0, chunk_end = 0;
+  while (rows.take(chunk_begin, chunk_end)) {
+    for (int64_t r0 = chunk_begin; r0 < chunk_end; r0 += kPanelRows) {
+      const int64_t panel_rows = std::min(kPanelRows, chunk_end - r0);
+      pack_panel(W, r0, panel_rows, panel);
+      multiply_panel(x_tiles, M, panel, K, panel_rows, y + r0, y_stride,
+                     next_panel_bytes(W, r0 + panel_rows, chunk_end));
     }
   }
 }

@@ -3,11 +3,12 @@
 
 #include <cstdint>
 
+#include "ops/cpu_kernels.h"
 #include "ops/matrix.h"
 
 namespace mambacpp {
 
-void gemm_avx512(const float* x, int64_t M, const Matrix& W, int64_t row_begin, int64_t row_end,
-                 float* y, int64_t y_stride);
+void gemm_avx512(const float* x, int64_t M, const Matrix& W, RowChunks& rows, float* y,
+                 int64_t y_stride);
 
 }  // namespace mambacpp
