@@ -628,6 +628,14 @@ TEST(CliBench, ReportsEveryTestAsJson) {
   EXPECT_GT(json["fp32_gflop_per_s"].get<double>(), 0);
 }
 
+TEST(CliBench, ExplainsColumnsInMarkdown) {
+  CliResult r = run_cli({"bench", "-m", test_model(), "-p", "8", "-n", "4", "-r", "1"});
+  ASSERT_TRUE(r.succeeded()) << r;
+  EXPECT_NE(r.out.find("| pp8 | 1 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| tg4 | 1 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("standard deviation"), std::string::npos) << r.out;
+}
+
 TEST(CliConvert, Bf16CheckpointGenerates) {
   TempDir dir;
   const std::string out = dir.file("bf16");

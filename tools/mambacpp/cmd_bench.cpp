@@ -134,6 +134,12 @@ void print_markdown(const BenchOptions& opt, const Model& model, const MachineFl
   for (const Figure& f : figures)
     std::printf("| %s | %lld | %.1f | %.1f | %.1f | %.0f%% |\n", f.test.c_str(),
                 static_cast<long long>(f.batch), f.mean, f.stddev, f.bound, 100.0 * f.mean / f.bound);
+
+  std::printf(
+      "\nppN: prefill of N tokens. tgN: N decode steps of `batch` sequences at once.\n"
+      "±: standard deviation over the repetitions.\n"
+      "bound: the f32 peak at the model's matrix FLOPs per token (pp), or every weight\n"
+      "read once per step at the read bandwidth (tg).\n");
 }
 
 void print_json(const BenchOptions& opt, const Model& model, const MachineFloors& floors,
