@@ -3,7 +3,7 @@
 // weight bytes divided by this rate is the floor on a decode step's time.
 //
 // Each thread sums its own contiguous slice of 64-bit words (with several independent sums, so
-// the compiler vectorizes the loop and no add chain limits the rate). One pass is timed from a
+// the compiler vectorizes the loop and no add chain limits the rate), prefetching 8 KB ahead. One pass is timed from a
 // barrier before the first read to a barrier after the last thread finishes. The figure is the
 // median over the passes, in GB/s (10^9 bytes per second).
 //
@@ -85,12 +85,19 @@ Options parse_options(int argc, char** argv) {
   return options;
 }
 
+// Words read ahead of the sum, 8 KB as the engine's matrix-vector kernels and its own
+// bandwidth probe prefetch. On a Xeon (family 6 model 207) the engine's probe read 17 GB/s
+// without it and 21-22 GB/s with it.
+constexpr size_t kPrefetchWords = 8192 / sizeof(uint64_t);
+
 // Sums words [begin, end). Eight independent sums let the loop run at load speed.
 uint64_t sum_words(const uint64_t* begin, const uint64_t* end) {
   uint64_t sums[8] = {};
   const uint64_t* p = begin;
-  for (; p + 8 <= end; p += 8)
+  for (; p + 8 <= end; p += 8) {
+    __builtin_prefetch(p + kPrefetchWords);
     for (int k = 0; k < 8; ++k) sums[k] += p[k];
+  }
   for (; p < end; ++p) sums[0] += *p;
   uint64_t total = 0;
   for (uint64_t s : sums) total += s;
