@@ -142,12 +142,19 @@ void softplus_scalar(const float* x, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = softplus(x[i]);
 }
 
+void silu_scalar(const float* v, const float* gate, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float s = silu(gate[i]);
+    out[i] = v != nullptr ? v[i] * s : s;
+  }
+}
+
 const CpuKernels kScalar{"scalar",          gemv_f32_scalar,       gemv_bf16_scalar,
                          gemv_f16_scalar,   nullptr,               nullptr,
                          selective_scan_scalar,
                          ssd_recurrent_heads_scalar,               widen_bf16_scalar,
                          widen_f16_scalar,  exp_scalar,            softplus_scalar,
-                         false};
+                         silu_scalar,       false};
 
 // row[k] = W[r, k] as an f32.
 void widen_row(const Matrix& W, int64_t r, float* row) {

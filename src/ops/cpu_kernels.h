@@ -85,6 +85,10 @@ struct CpuKernels {
   // 1e-6 relative of the scalar set's log1p(exp(x)) for x >= -87, and below 2e-38 under it.
   void (*softplus_f32)(const float* x, int64_t n, float* out);
 
+  // out[i] = v[i] * silu(gate[i]) for i < n, or silu(gate[i]) where v is null, with
+  // silu(g) = g / (1 + exp(-g)) through this set's exp_f32. out may be v or gate.
+  void (*silu_f32)(const float* v, const float* gate, int64_t n, float* out);
+
   // Whether matmul_bf16 beats widening bf16 weights to f32 for gemm at prefill sizes
   // (AMX). Where it does not, linear() uses matmul_bf16 only for decode-sized row counts.
   bool matmul_bf16_for_prefill;

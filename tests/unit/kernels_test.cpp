@@ -389,6 +389,33 @@ TEST(SoftplusKernel, EverySetIsCloseToScalar) {
   }
 }
 
+// Gates across the exp clamp at -87.3 (where the scalar set's exp overflows to inf and
+// silu is -0), at lengths around the vector widths, with v null, separate and aliased.
+TEST(SiluKernel, EverySetIsCloseToScalar) {
+  // Moderate gates first, so the short lengths test values of every size.
+  std::vector<float> gate;
+  for (float g : random_floats(40, 52)) gate.push_back(8.0f * g);
+  for (float g = -100.0f; g <= 40.0f; g += 0.173f) gate.push_back(g);
+  for (float g : {0.0f, -0.0f, 1e-30f, -1e-30f, 87.0f, -87.0f}) gate.push_back(g);
+  const auto v = random_floats(gate.size(), 51);
+
+  for (const CpuKernels* k : available_cpu_kernels())
+  for (bool gated : {false, true})
+  for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{8}, int64_t{15}, int64_t{16},
+                    int64_t{17}, int64_t{33}, static_cast<int64_t>(gate.size())}) {
+    const float* v_or_null = gated ? v.data() : nullptr;
+    std::vector<float> expected(n), actual(n), in_place(gate.begin(), gate.begin() + n);
+    cpu_kernels_scalar().silu_f32(v_or_null, gate.data(), n, expected.data());
+    k->silu_f32(v_or_null, gate.data(), n, actual.data());
+    k->silu_f32(v_or_null, in_place.data(), n, in_place.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const double bound = 1e-6 * std::abs(expected[i]) + 1e-30;
+      ASSERT_NEAR(actual[i], expected[i], bound) << k->isa << " gate " << gate[i] << " n " << n;
+      ASSERT_EQ(in_place[i], actual[i]) << k->isa << " gate " << gate[i] << " n " << n;
+    }
+  }
+}
+
 SelectiveScanArgs random_scan(int64_t L, int64_t E, int64_t N,
                               std::vector<std::vector<float>>& keep) {
   auto add = [&](std::vector<float> v) -> const float* {

@@ -249,6 +249,20 @@ void softplus_f32(const float* x, int64_t n, float* out) {
   }
 }
 
+// silu(z) = z / (1 + exp(-z)), lane by lane.
+__m256 silu_vector(__m256 z) {
+  return _mm256_div_ps(z, _mm256_add_ps(_mm256_set1_ps(1.0f), exp_vector(_mm256_sub_ps(_mm256_setzero_ps(), z))));
+}
+
+void silu_f32(const float* v, const float* gate, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; i += 8) {
+    const int width = static_cast<int>(std::min<int64_t>(8, n - i));
+    __m256 s = silu_vector(load_lanes(gate + i, width));
+    if (v != nullptr) s = _mm256_mul_ps(load_lanes(v + i, width), s);
+    store_lanes(out + i, s, width);
+  }
+}
+
 // Scalar helpers local to this file (see widen_bf16 for why they are not shared).
 float softplus_local(float v) { return v > 20.0f ? v : ::log1pf(::expf(v)); }
 float silu_local(float v) { return v / (1.0f + ::expf(-v)); }
@@ -289,9 +303,7 @@ void scan_channel_block(const SelectiveScanArgs& a, float* ssm_state, float* y, 
     out = _mm256_fmadd_ps(D, x, out);
 
     // y = out * silu(z), silu(z) = z / (1 + exp(-z))
-    const __m256 z = load_lanes(a.z + t * a.z_stride + c0, width);
-    const __m256 gate = _mm256_div_ps(
-        z, _mm256_add_ps(_mm256_set1_ps(1.0f), exp_vector(_mm256_sub_ps(_mm256_setzero_ps(), z))));
+    const __m256 gate = silu_vector(load_lanes(a.z + t * a.z_stride + c0, width));
     store_lanes(y + t * a.E + c0, _mm256_mul_ps(out, gate), width);
   }
 
@@ -399,7 +411,7 @@ const CpuKernels kAvx2{"avx2",           gemv_f32,        gemv_bf16,    gemv_f16
                        nullptr,         nullptr,         selective_scan_channels,
                        ssd_recurrent_heads,
                        widen_bf16_array, widen_f16_array, exp_f32,    softplus_f32,
-                       false};
+                       silu_f32,        false};
 
 }  // namespace
 

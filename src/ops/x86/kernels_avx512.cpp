@@ -389,11 +389,26 @@ void softplus_f32(const float* x, int64_t n, float* out) {
   }
 }
 
+void silu_f32(const float* v, const float* gate, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 s = silu_vector(_mm512_loadu_ps(gate + i));
+    if (v != nullptr) s = _mm512_mul_ps(_mm512_loadu_ps(v + i), s);
+    _mm512_storeu_ps(out + i, s);
+  }
+  if (i < n) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512 s = silu_vector(_mm512_maskz_loadu_ps(mask, gate + i));
+    if (v != nullptr) s = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, v + i), s);
+    _mm512_mask_storeu_ps(out + i, mask, s);
+  }
+}
+
 const CpuKernels kAvx512{"avx512",        gemv_f32,         gemv_bf16, gemv_f16,
                           nullptr,         gemm_avx512,      selective_scan_channels,
                           ssd_recurrent_heads,
                           widen_bf16_array, widen_f16_array, exp_f32,  softplus_f32,
-                          false};
+                          silu_f32,        false};
 
 }  // namespace
 
