@@ -16,8 +16,9 @@ constexpr int64_t kChannelGrain = 64;
 constexpr int64_t kMinWorkPerThread = 16384;
 
 // Works on blocks of channels with the channel index innermost, so every inner loop
-// runs over contiguous memory. `window` [K - 1 + L, block] is the state's K - 1 newest
-// inputs followed by the new ones, and `taps` [K, block] is the weight transposed.
+// runs over contiguous memory. The window [K - 1 + L, block] is the state's K - 1 newest
+// inputs (copied to `history`) followed by the new ones (read from x where they are),
+// and `taps` [K, block] is the weight transposed.
 // Computes one token (a decode step) with the same taps in the same order as
 // conv_channels(), then shifts each channel's window by one in place. Summing first keeps
 // the loads clear of stores just made to the same bytes, which stalled them (a third of
@@ -51,16 +52,19 @@ void conv_channels(const ConvSegment& seg, int64_t x_stride, int64_t C, int64_t 
   float* conv_state = seg.conv_state;
   float* out = seg.out;
   ScratchFrame scratch;
-  float* window = scratch.take<float>((K - 1 + L) * width);
+  float* history = scratch.take<float>((K - 1) * width);  // the state's K - 1 newest inputs
   float* taps = scratch.take<float>(K * width);
 
   for (int64_t j = 0; j < width; ++j) {
     const int64_t c = c_begin + j;
     for (int64_t k = 0; k < K; ++k) taps[k * width + j] = weight[c * K + k];
-    for (int64_t k = 1; k < K; ++k) window[(k - 1) * width + j] = conv_state[c * K + k];
+    for (int64_t k = 1; k < K; ++k) history[(k - 1) * width + j] = conv_state[c * K + k];
   }
-  for (int64_t t = 0; t < L; ++t)
-    std::copy(x + t * x_stride + c_begin, x + t * x_stride + c_end, window + (K - 1 + t) * width);
+
+  // Row i of the window: history's for i < K - 1, then x's rows.
+  auto window_row = [&](int64_t i) -> const float* {
+    return i < K - 1 ? history + i * width : x + (i - (K - 1)) * x_stride + c_begin;
+  };
 
   // out[t, c] = bias[c] + sum_k taps[k, c] * window[t + k, c]
   for (int64_t t = 0; t < L; ++t) {
@@ -68,7 +72,7 @@ void conv_channels(const ConvSegment& seg, int64_t x_stride, int64_t C, int64_t 
     for (int64_t j = 0; j < width; ++j) row[j] = bias ? bias[c_begin + j] : 0.0f;
     for (int64_t k = 0; k < K; ++k) {
       const float* w = taps + k * width;
-      const float* in = window + (t + k) * width;
+      const float* in = window_row(t + k);
       for (int64_t j = 0; j < width; ++j) row[j] += w[j] * in[j];
     }
     if (apply_silu) silu_in_place(row, width);
@@ -79,7 +83,7 @@ void conv_channels(const ConvSegment& seg, int64_t x_stride, int64_t C, int64_t 
     const int64_t c = c_begin + j;
     for (int64_t k = 0; k < K; ++k) {
       int64_t pos = L + k;  // index into [state's K columns, then L inputs]
-      conv_state[c * K + k] = pos < K ? conv_state[c * K + pos] : window[(pos - 1) * width + j];
+      conv_state[c * K + k] = pos < K ? conv_state[c * K + pos] : x[(pos - K) * x_stride + c];
     }
   }
 }
