@@ -127,7 +127,7 @@ void print_markdown(const BenchOptions& opt, const Model& model, const MachineFl
                     const std::vector<Figure>& figures) {
   std::printf("model: %s (%s weights, %.1f MB)\n", opt.model_dir.c_str(), model.matrix_dtype_name().c_str(),
               model.weight_bytes() / 1e6);
-  std::printf("machine: %d threads, %s kernels, read bandwidth %.1f GB/s, f32 peak %.0f GFLOP/s\n\n",
+  std::printf("machine: %d threads, kernel set %s, read bandwidth %.1f GB/s, f32 peak %.0f GFLOP/s\n\n",
               opt.threads, active_cpu_kernels().isa, floors.read_gb_per_s, floors.fp32_gflop_per_s);
   std::printf("| test | batch | tokens/s | ± | bound tokens/s | of bound |\n");
   std::printf("|---|---:|---:|---:|---:|---:|\n");
