@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds mambacpp and runs the whole test suite: unit, golden, tokenizer and CLI tests
-# (build/), then each libFuzzer target for a fixed short time (build-fuzz/, clang).
+# Builds mambacpp and runs the whole test suite: unit, golden, tokenizer, training and CLI
+# tests (build/), then each libFuzzer target for a fixed short time (build-fuzz/, clang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -7,6 +7,7 @@
 #endif
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "mambacpp/error.h"
 #include "ops/activations.h"
@@ -224,6 +225,18 @@ std::vector<const CpuKernels*> available_cpu_kernels() {
     out.push_back(&cpu_kernels_amx());
 #endif
   return out;
+}
+
+void check_isa_request() {
+  const char* requested = std::getenv("MAMBACPP_ISA");
+  if (requested == nullptr || *requested == '\0') return;
+  std::string names;
+  for (const CpuKernels* k : available_cpu_kernels()) {
+    if (std::strcmp(k->isa, requested) == 0) return;
+    names += (names.empty() ? "" : ", ") + std::string(k->isa);
+  }
+  throw Error("MAMBACPP_ISA=" + std::string(requested) +
+              " is not a kernel set this CPU runs; set it to one of " + names + ", or unset it");
 }
 
 const CpuKernels& active_cpu_kernels() {

@@ -108,6 +108,10 @@ void gemm_reference(const float* x, int64_t M, const Matrix& W, int64_t row_begi
 // Every kernel set this CPU can run, scalar first.
 std::vector<const CpuKernels*> available_cpu_kernels();
 
+// Throws Error when MAMBACPP_ISA is set to a name that is not one of this CPU's kernel
+// sets (active_cpu_kernels() would silently take the fastest set instead).
+void check_isa_request();
+
 // The fastest set this CPU runs, chosen once at first use. The environment variable
 // MAMBACPP_ISA (scalar, avx2, avx512, avx512bf16, amx) picks another available one, for tests and
 // comparisons.

@@ -2,6 +2,7 @@
 // stderr naming the file, tensor or flag, and a plain non-zero exit code (never a signal).
 // The generate and logits subcommands must give the golden results.
 #include <gtest/gtest.h>
+#include <cstdlib>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -626,6 +627,20 @@ TEST(CliBench, ReportsEveryTestAsJson) {
   for (const auto& result : json["results"]) EXPECT_GT(result["tokens_per_s"].get<double>(), 0) << r.out;
   EXPECT_GT(json["read_gb_per_s"].get<double>(), 0);
   EXPECT_GT(json["fp32_gflop_per_s"].get<double>(), 0);
+}
+
+// A misspelled kernel set must not quietly run another one.
+TEST(CliErrors, UnknownIsaIsRejected) {
+  const char* saved = std::getenv("MAMBACPP_ISA");
+  const std::string previous = saved ? saved : "";
+  setenv("MAMBACPP_ISA", "AVX2", 1);
+  CliResult r = run_cli({"bench", "-m", test_model(), "-p", "8", "-n", "4", "-r", "1"});
+  if (saved) {
+    setenv("MAMBACPP_ISA", previous.c_str(), 1);
+  } else {
+    unsetenv("MAMBACPP_ISA");
+  }
+  expect_clean_failure(r, {"MAMBACPP_ISA=AVX2", "scalar"});
 }
 
 TEST(CliBench, ExplainsColumnsInMarkdown) {

@@ -139,7 +139,8 @@ void print_markdown(const BenchOptions& opt, const Model& model, const MachineFl
       "\nppN: prefill of N tokens. tgN: N decode steps of `batch` sequences at once.\n"
       "±: standard deviation over the repetitions.\n"
       "bound: the f32 peak at the model's matrix FLOPs per token (pp), or every weight\n"
-      "read once per step at the read bandwidth (tg).\n");
+      "read once per step at the read bandwidth (tg). Weights that fit in the CPU's caches\n"
+      "can decode above it.\n");
 }
 
 void print_json(const BenchOptions& opt, const Model& model, const MachineFloors& floors,

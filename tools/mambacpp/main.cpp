@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "mambacpp/error.h"
+#include "ops/cpu_kernels.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"mambacpp: run Mamba state-space language models on the CPU"};
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   mambacpp::cli::add_train_command(app);
 
   try {
+    mambacpp::check_isa_request();
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
