@@ -1,7 +1,6 @@
 #include "ops/causal_conv1d.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "ops/silu.h"
 #include "ops/scratch.h"
@@ -15,10 +14,6 @@ namespace {
 constexpr int64_t kChannelGrain = 64;
 constexpr int64_t kMinWorkPerThread = 16384;
 
-// Works on blocks of channels with the channel index innermost, so every inner loop
-// runs over contiguous memory. The window [K - 1 + L, block] is the state's K - 1 newest
-// inputs (copied to `history`) followed by the new ones (read from x where they are),
-// and `taps` [K, block] is the weight transposed.
 // Computes one token (a decode step) with the same taps in the same order as
 // conv_channels(), then shifts each channel's window by one in place. Summing first keeps
 // the loads clear of stores just made to the same bytes, which stalled them (a third of
@@ -40,6 +35,10 @@ void conv_channels_one_token(const ConvSegment& seg, int64_t K, const float* wei
   if (apply_silu) silu_in_place(seg.out + c_begin, c_end - c_begin);
 }
 
+// Works on blocks of channels with the channel index innermost, so every inner loop
+// runs over contiguous memory. The window [K - 1 + L, block] is the state's K - 1 newest
+// inputs (copied to `history`) followed by the new ones, read from x where they are.
+// `taps` [K, block] is the weight transposed.
 void conv_channels(const ConvSegment& seg, int64_t x_stride, int64_t C, int64_t K,
                    const float* weight, const float* bias, bool apply_silu, int64_t c_begin,
                    int64_t c_end) {

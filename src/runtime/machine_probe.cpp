@@ -26,9 +26,9 @@ double seconds(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Lines read ahead of the sum, as the matrix-vector kernels prefetch 8 KB ahead. On the
-// Xeon of docs/performance.md a plain loop read 20-21 GB/s and those kernels 26-27, so
-// without it the decode bound was below what decode reached.
+// Lines read ahead of the sum, as the matrix-vector kernels prefetch 8 KB ahead. On 2
+// vCPUs of a Xeon (family 6 model 207) a plain loop read 20-21 GB/s and those kernels
+// 26-27, so without it the decode bound was below what decode reached.
 constexpr size_t kPrefetchWords = 8192 / sizeof(uint64_t);
 
 // Sums 64-byte lines with eight independent accumulators so the loop is bound by memory,

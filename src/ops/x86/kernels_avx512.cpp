@@ -149,13 +149,21 @@ __m512 exp_vector(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-void exp_f32(const float* x, int64_t n, float* out) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, exp_vector(_mm512_loadu_ps(x + i)));
-  if (i < n) {
-    __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
-    _mm512_mask_storeu_ps(out + i, mask, exp_vector(_mm512_maskz_loadu_ps(mask, x + i)));
+// Calls fn(i, mask) for each run of 16 lanes in [0, n), the mask selecting the lanes
+// below n (all 16 but in the last run).
+template <typename Fn>
+void for_each_vector(int64_t n, Fn fn) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = n - i >= 16 ? static_cast<__mmask16>(0xffff)
+                                       : static_cast<__mmask16>((1u << (n - i)) - 1);
+    fn(i, mask);
   }
+}
+
+void exp_f32(const float* x, int64_t n, float* out) {
+  for_each_vector(n, [&](int64_t i, __mmask16 mask) {
+    _mm512_mask_storeu_ps(out + i, mask, exp_vector(_mm512_maskz_loadu_ps(mask, x + i)));
+  });
 }
 
 // ln(w) for normal w > 0, as the AVX2 set computes it: w = 2^e * m with m in
@@ -381,27 +389,17 @@ void ssd_recurrent_heads(const SsdScanArgs& a, float* ssm_state, float* y, int64
 }
 
 void softplus_f32(const float* x, int64_t n, float* out) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, softplus_vector(_mm512_loadu_ps(x + i)));
-  if (i < n) {
-    __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
+  for_each_vector(n, [&](int64_t i, __mmask16 mask) {
     _mm512_mask_storeu_ps(out + i, mask, softplus_vector(_mm512_maskz_loadu_ps(mask, x + i)));
-  }
+  });
 }
 
 void silu_f32(const float* v, const float* gate, int64_t n, float* out) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512 s = silu_vector(_mm512_loadu_ps(gate + i));
-    if (v != nullptr) s = _mm512_mul_ps(_mm512_loadu_ps(v + i), s);
-    _mm512_storeu_ps(out + i, s);
-  }
-  if (i < n) {
-    const __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
+  for_each_vector(n, [&](int64_t i, __mmask16 mask) {
     __m512 s = silu_vector(_mm512_maskz_loadu_ps(mask, gate + i));
     if (v != nullptr) s = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, v + i), s);
     _mm512_mask_storeu_ps(out + i, mask, s);
-  }
+  });
 }
 
 const CpuKernels kAvx512{"avx512",        gemv_f32,         gemv_bf16, gemv_f16,
